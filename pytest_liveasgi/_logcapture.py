@@ -1,0 +1,63 @@
+"""Collects what uvicorn logs from one thread, for error messages.
+
+The records still reach every other handler (pytest's capture, the user's own): the
+collector only keeps a copy to put into a `StartupError` or shutdown error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+UVICORN_ERROR_LOGGER = "uvicorn.error"
+
+
+class ThreadLogCollector(logging.Handler):
+    """Keeps the formatted WARNING+ records that one thread logs to 'uvicorn.error'."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread_id: int | None = None
+        self._lines: list[str] = []
+        self._lock_lines = threading.Lock()
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread_id:
+            return
+        try:
+            line = self.format(record)
+        except Exception:  # a bad log call must not break the server
+            line = record.getMessage()
+        with self._lock_lines:
+            self._lines.append(line)
+
+    def take(self) -> str:
+        with self._lock_lines:
+            taken, self._lines = self._lines, []
+        return "\n".join(taken)
+
+    def attach(self) -> None:
+        logging.getLogger(UVICORN_ERROR_LOGGER).addHandler(self)
+
+    def detach(self) -> None:
+        logging.getLogger(UVICORN_ERROR_LOGGER).removeHandler(self)
+
+
+class ThreadLogFilter(logging.Filter):
+    """Drops the records that one thread logs to one logger (for ``access_log=False``)."""
+
+    def __init__(self, logger_name: str) -> None:
+        super().__init__()
+        self.logger_name = logger_name
+        self.thread_id: int | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread_id
+
+    def attach(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        logging.getLogger(self.logger_name).addFilter(self)
+
+    def detach(self) -> None:
+        logging.getLogger(self.logger_name).removeFilter(self)

@@ -1,0 +1,139 @@
+"""An ASGI middleware that watches what the app does with each request.
+
+It records the exceptions that escape the app while it serves a request or a
+WebSocket, knows which calls are still running (to name them when a shutdown cuts
+them off) and lets the caller wait until calls whose response is complete have
+finished (Starlette answers 500 first and re-raises after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, MutableMapping
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Raised by frameworks and uvicorn once the client went away: not the app's fault.
+_DISCONNECT_EXCEPTIONS = frozenset({"ClientDisconnect", "ClientDisconnected", "WebSocketDisconnect"})
+
+
+@dataclass(frozen=True)
+class ServerException:
+    """An exception that escaped the app while it served a request or a WebSocket."""
+
+    request: str
+    """What was being served, e.g. ``"GET /items?page=2"`` or ``"WebSocket /ws"``."""
+    exception: BaseException
+    """The exception itself."""
+    traceback: str
+    """The formatted server-side traceback."""
+    label: str | None
+    """The label that was active when the request arrived (the plugin uses the test's node id)."""
+
+    def __str__(self) -> str:
+        return f"{self.request}: {type(self.exception).__name__}: {self.exception}"
+
+
+@dataclass(eq=False)
+class _Call:
+    request: str
+    started: float
+    label: str | None
+    response_complete: bool = False
+    disconnected: bool = False
+    streaming: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def describe(self, now: float) -> str:
+        state = "response streaming" if self.streaming else "no response yet"
+        if self.request.startswith("WebSocket"):
+            state = "open"
+        return f"{self.request} ({state}, running {now - self.started:.1f} s)"
+
+
+def describe_request(scope: Scope) -> str:
+    path = scope.get("root_path", "") + scope.get("path", "")
+    query = scope.get("query_string", b"")
+    if query:
+        path += "?" + query.decode("latin-1")
+    if scope["type"] == "websocket":
+        return f"WebSocket {path}"
+    return f"{scope.get('method', 'GET')} {path}"
+
+
+class Recorder:
+    """Wraps an ASGI app; thread safe for the readers (`take_exceptions`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.label: str | None = None
+        self._lock = threading.Lock()
+        self._exceptions: list[ServerException] = []
+        self._running: set[_Call] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        call = _Call(describe_request(scope), time.monotonic(), self.label)
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] in ("http.disconnect", "websocket.disconnect"):
+                call.disconnected = True
+            return message
+
+        async def watched_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.body":
+                if message.get("more_body", False):
+                    call.streaming = True
+                else:
+                    call.response_complete = True
+            elif kind in ("websocket.close", "websocket.http.response.body"):
+                call.response_complete = True
+            await send(message)
+
+        self._running.add(call)
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        except Exception as exc:
+            if not call.disconnected and not _is_disconnect(exc):
+                self._record(call, exc)
+            raise
+        finally:
+            self._running.discard(call)
+            call.done.set()
+
+    def _record(self, call: _Call, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with self._lock:
+            self._exceptions.append(ServerException(call.request, exc, text, call.label))
+
+    def take_exceptions(self) -> list[ServerException]:
+        with self._lock:
+            taken, self._exceptions = self._exceptions, []
+        return taken
+
+    def running_calls(self) -> list[str]:
+        now = time.monotonic()
+        return sorted(call.describe(now) for call in list(self._running))
+
+    async def settle(self) -> None:
+        """Wait until every call whose response is complete has returned or raised."""
+        await asyncio.sleep(0)
+        finishing = [call.done.wait() for call in list(self._running) if call.response_complete]
+        if finishing:
+            await asyncio.gather(*finishing)
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    return any(cls.__name__ in _DISCONNECT_EXCEPTIONS for cls in type(exc).__mro__)
