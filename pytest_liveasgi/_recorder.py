@@ -9,6 +9,7 @@ finished (Starlette answers 500 first and re-raises after).
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import traceback
@@ -23,6 +24,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Raised by frameworks and uvicorn once the client went away: not the app's fault.
 _DISCONNECT_EXCEPTIONS = frozenset({"ClientDisconnect", "ClientDisconnected", "WebSocketDisconnect"})
+
+
+_SERVER_FRAMES = (f"{os.sep}pytest_liveasgi{os.sep}", f"{os.sep}uvicorn{os.sep}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class Recorder:
             call.done.set()
 
     def _record(self, call: _Call, exc: BaseException) -> None:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = format_app_traceback(exc)
         with self._lock:
             self._exceptions.append(ServerException(call.request, exc, text, call.label))
 
@@ -133,6 +137,16 @@ class Recorder:
         finishing = [call.done.wait() for call in list(self._running) if call.response_complete]
         if finishing:
             await asyncio.gather(*finishing)
+
+
+def format_app_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` from the app's own frames on (ours and uvicorn's dropped)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    while frames and any(marker in frames[0].filename for marker in _SERVER_FRAMES):
+        frames = traceback.StackSummary.from_list(frames[1:])
+    lines = ["Traceback (most recent call last):\n", *frames.format()]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
 
 
 def _is_disconnect(exc: BaseException) -> bool:

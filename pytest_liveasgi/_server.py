@@ -383,13 +383,13 @@ class LiveServer:
         server = uvicorn.Server(config)
         tracker = ConnectionTracker(server)
         server.lifespan = config.lifespan_class(config)
-        self._startup_task = asyncio.ensure_future(server.startup(sockets=[sock]))
+        self._startup_task = asyncio.ensure_future(_guarded_startup(server, sock))
         try:
             await self._startup_task
         except asyncio.CancelledError:
-            self._startup_failure = "startup was cancelled"
+            self._startup_failure = self._startup_failure or "startup was cancelled"
             return
-        except (Exception, SystemExit) as exc:
+        except Exception as exc:
             self._startup_failure = _startup_cause(exc, server)
             return
         if not server.started:
@@ -467,10 +467,23 @@ async def _refresh_headers_every_second(server: uvicorn.Server) -> None:
         await refresh_default_headers(server)
 
 
+class _UvicornExited(Exception):
+    """uvicorn called sys.exit() during startup."""
+
+
+async def _guarded_startup(server: uvicorn.Server, sock: socket.socket) -> None:
+    # uvicorn >= 0.31 calls sys.exit() when lifespan startup fails; a SystemExit that
+    # reaches asyncio's task machinery would escape the event loop itself.
+    try:
+        await server.startup(sockets=[sock])
+    except SystemExit:
+        raise _UvicornExited() from None
+
+
 def _startup_cause(exc: BaseException, server: uvicorn.Server) -> str:
     if getattr(server.lifespan, "should_exit", False):
         return "lifespan startup failed"
-    if isinstance(exc, SystemExit):
+    if isinstance(exc, _UvicornExited):
         return "uvicorn gave up during startup (see its log below)"
     return f"{type(exc).__name__}: {exc}"
 

@@ -1,0 +1,217 @@
+"""The pytest plugin: options, the `asgi_app` marker, and the live-server fixtures."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+
+from ._errors import LiveServerError
+from ._loading import describe_app, load_app
+from ._server import LiveServer
+from ._session import SESSION_SERVER, SessionServer, misuse_of_session_server, report_server_exceptions
+from ._settings import MARKER, NO_APP_MESSAGE, NoAppError, Settings, add_options, read_markers, read_settings
+
+T = TypeVar("T")
+
+SETTINGS = pytest.StashKey[Settings]()
+_RESOLVED_APP = pytest.StashKey[tuple[Any, str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(app=None, **options): serve `app` (an object or 'package.module:attribute') "
+        "with these LiveServer / uvicorn options to this test's live_server. An app that is a "
+        f"plain function must be given as pytest.mark.{MARKER}.with_args(app).",
+    )
+    config.stash[SETTINGS] = read_settings(config)
+    config.stash[SESSION_SERVER] = SessionServer()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = config.stash[SETTINGS]
+    options = settings.options
+    return (
+        f"liveasgi: {settings.describe()}, uvicorn {uvicorn.__version__}, "
+        f"startup_timeout {options['startup_timeout']:g} s, shutdown_timeout {options['shutdown_timeout']:g} s"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    session_server = item.config.stash[SESSION_SERVER]
+    session_server.label(item.nodeid)
+    yield
+    # The session server may have been started by this test's fixtures.
+    session_server.label(item.nodeid)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    text = str(report.longrepr) if report.failed else ""
+    if f"mark.{MARKER}(" in text and ("TypeError" in text or "instead of Mark" in text):
+        hint = (
+            f"pytest treats a lone function or class given to a marker as the thing to decorate, "
+            f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
+            f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string."
+        )
+        longrepr: Any = report.longrepr
+        if hasattr(longrepr, "addsection"):
+            longrepr.addsection("pytest-liveasgi hint", hint)
+
+
+def _fail(error: LiveServerError) -> NoReturn:
+    __tracebackhide__ = True
+    pytest.fail(f"pytest-liveasgi: {error}", pytrace=False)
+
+
+def _or_fail(function: Callable[[pytest.FixtureRequest], T], request: pytest.FixtureRequest) -> T:
+    """Call `function`; turn a LiveServerError into a clean test error (no chained traceback)."""
+    __tracebackhide__ = True
+    try:
+        return function(request)
+    except LiveServerError as exc:
+        error = exc
+    _fail(error)
+
+
+def _configured_app(request: pytest.FixtureRequest) -> tuple[Any, str]:
+    """The app for this test (marker, then CLI, then ini) and where it came from."""
+    markers = read_markers(request.node)  # type: ignore[arg-type]
+    factory = bool(markers.options.get("factory", request.config.stash[SETTINGS].options.get("factory", False)))
+    if markers.has_app:
+        return load_app(markers.app, factory=factory), f"{describe_app(markers.app)} from {markers.app_source}"
+    settings = request.config.stash[SETTINGS]
+    if settings.app is None:
+        raise NoAppError(NO_APP_MESSAGE)
+    return load_app(settings.app, factory=factory), f"{settings.app!r} from {settings.app_source}"
+
+
+@pytest.fixture
+def asgi_app(request: pytest.FixtureRequest) -> Any:
+    """The ASGI app for this test's `live_server`.
+
+    Resolved from the closest ``@pytest.mark.asgi_app(app)`` marker, then ``--asgi-app``,
+    then the ``asgi_app`` ini option. Override this fixture (e.g. in conftest.py) to build
+    the app in Python: ``return create_app(testing=True)``.
+    """
+    app, source = _or_fail(_configured_app, request)
+    request.node.stash[_RESOLVED_APP] = (app, source)
+    return app
+
+
+def _server_for_test(request: pytest.FixtureRequest) -> LiveServer:
+    markers = read_markers(request.node)  # type: ignore[arg-type]
+    if markers.has_app:
+        app, source = _configured_app(request)
+    else:
+        app = request.getfixturevalue("asgi_app")
+        resolved = request.node.stash.get(_RESOLVED_APP, None)
+        source = resolved[1] if resolved and resolved[0] is app else f"{describe_app(app)} from your asgi_app fixture"
+    options = {**request.config.stash[SETTINGS].options, **markers.options}
+    options.pop("factory", None)
+    options["raise_server_exceptions"] = False  # the fixture reports them per test instead
+    server = LiveServer(app, **options)
+    server.app_description = source
+    server.label_requests(request.node.nodeid)
+    return server.start()
+
+
+def _wants_server_exceptions(request: pytest.FixtureRequest) -> bool:
+    markers = read_markers(request.node)  # type: ignore[arg-type]
+    default = request.config.stash[SETTINGS].options["raise_server_exceptions"]
+    return bool(markers.options.get("raise_server_exceptions", default))
+
+
+@pytest.fixture
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """A fresh `LiveServer` for this test, started before it and stopped after it.
+
+    Serves the app of `asgi_app` (marker, fixture override, ``--asgi-app`` or ini), with
+    the ini options and the marker's keyword options. Lifespan startup and shutdown run
+    once per test. An exception that escapes the app during the test makes the test
+    ERROR at teardown with the server traceback (unless ``raise_server_exceptions=False``).
+    """
+    server = _or_fail(_server_for_test, request)
+    try:
+        yield server
+    finally:
+        server.settle()
+        exceptions = server.take_exceptions()
+        stop_error: LiveServerError | None = None
+        try:
+            server.stop()
+        except LiveServerError as error:
+            stop_error = error
+        if exceptions and _wants_server_exceptions(request):
+            report_server_exceptions(exceptions, request.node.nodeid)
+        if stop_error is not None:
+            _fail(stop_error)
+
+
+@pytest.fixture
+def live_server_client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An `httpx.Client` for `live_server`: ``base_url`` set, closed after the test."""
+    with live_server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def live_server_session(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """One `LiveServer` for the whole session (per xdist worker), for the app given by
+    ``--asgi-app`` or the ``asgi_app`` ini option, with the ini options.
+
+    Exceptions that escape the app are attributed to the test that was running and make
+    it ERROR at teardown. Lifespan startup runs once, before the first test that uses it.
+    """
+    server = _or_fail(_start_session_server, request)
+    holder = request.config.stash[SESSION_SERVER]
+    holder.server = server
+    try:
+        yield server
+    finally:
+        holder.server = None
+        stop_error: LiveServerError | None = None
+        try:
+            server.stop()
+        except LiveServerError as error:
+            stop_error = error
+        if stop_error is not None:
+            _fail(stop_error)
+
+
+def _start_session_server(request: pytest.FixtureRequest) -> LiveServer:
+    settings = request.config.stash[SETTINGS]
+    if settings.app is None:
+        raise NoAppError(
+            "live_server_session serves the app configured for the whole session, and none is: "
+            "give --asgi-app package.module:app or 'asgi_app = package.module:app' in the pytest "
+            "ini file (markers and the asgi_app fixture configure live_server, the per-test server)"
+        )
+    options = dict(settings.options)
+    factory = bool(options.pop("factory", False))
+    options["raise_server_exceptions"] = False
+    server = LiveServer(load_app(settings.app, factory=factory), **options)
+    server.app_description = f"{settings.app!r} from {settings.app_source}"
+    return server.start()
+
+
+@pytest.fixture(autouse=True)
+def _liveasgi_session_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Report what the session server's app raised during this test (internal)."""
+    if "live_server_session" in request.fixturenames:
+        _or_fail(misuse_of_session_server, request)
+    yield
+    server = request.config.stash[SESSION_SERVER].server
+    if server is None or not server.running:
+        return
+    server.settle()
+    exceptions = server.take_exceptions()
+    if exceptions and _wants_server_exceptions(request):
+        report_server_exceptions(exceptions, request.node.nodeid)

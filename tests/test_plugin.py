@@ -1,0 +1,276 @@
+"""The pytest plugin, driven through real test files run by pytester."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import dedent
+
+
+def test_asgi_app_option_serves_the_app(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+
+            def test_hello(live_server):
+                assert httpx.get(live_server.url).text == "hello"
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "apps:app")
+    result.assert_outcomes(passed=1)
+
+
+def test_ini_asgi_app_and_server_options(apps: pytest.Pytester) -> None:
+    apps.makeini(
+        """
+        [pytest]
+        asgi_app = apps:app
+        asgi_startup_timeout = 2.5
+        asgi_shutdown_timeout = 1
+        asgi_server_options =
+            root_path = /api
+            headers = [("x-from-ini", "yes")]
+        """
+    )
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+
+            def test_options(live_server):
+                assert live_server.startup_timeout == 2.5
+                assert live_server.shutdown_timeout == 1.0
+                response = httpx.get(live_server.url + "/scope")
+                assert response.json()["root_path"] == "/api"
+                assert response.headers["x-from-ini"] == "yes"
+            """
+        )
+    )
+    result = apps.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_cli_option_beats_the_ini_file(apps: pytest.Pytester) -> None:
+    apps.makeini("[pytest]\nasgi_app = apps:app\n")
+    apps.makepyfile("import httpx\ndef test_it(live_server):\n    assert httpx.get(live_server.url).text == 'plain'\n")
+    apps.runpytest("--asgi-app", "apps:plain_app").assert_outcomes(passed=1)
+
+
+def test_marker_on_function_class_and_module_closest_wins(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+            import pytest
+
+            pytestmark = pytest.mark.asgi_app("apps:plain_app", root_path="/module")
+
+            def test_module_marker(live_server):
+                assert httpx.get(live_server.url).text == "plain"
+
+            @pytest.mark.asgi_app("apps:app")
+            class TestClass:
+                def test_class_marker_wins(self, live_server):
+                    assert httpx.get(live_server.url).text == "hello"
+
+                @pytest.mark.asgi_app(headers=[("x-inner", "1")])
+                def test_options_merge_inwards(self, live_server):
+                    response = httpx.get(live_server.url + "/scope")
+                    assert response.json()["root_path"] == "/module"
+                    assert response.headers["x-inner"] == "1"
+
+                @pytest.mark.asgi_app(root_path="/function")
+                def test_closest_option_wins(self, live_server):
+                    assert httpx.get(live_server.url + "/scope").json()["root_path"] == "/function"
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "no_such_module:app")
+    result.assert_outcomes(passed=4)
+
+
+def test_marker_beats_an_overridden_asgi_app_fixture(apps: pytest.Pytester) -> None:
+    apps.makeconftest(
+        dedent(
+            """
+            import pytest
+            import apps
+
+            @pytest.fixture
+            def asgi_app():
+                return apps.plain_app
+            """
+        )
+    )
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+            import pytest
+
+            def test_fixture_override(live_server, asgi_app):
+                assert live_server.app is asgi_app
+                assert httpx.get(live_server.url).text == "plain"
+
+            @pytest.mark.asgi_app("apps:app")
+            def test_marker_first(live_server):
+                assert httpx.get(live_server.url).text == "hello"
+            """
+        )
+    )
+    apps.runpytest("--asgi-app", "apps:app").assert_outcomes(passed=2)
+
+
+def test_function_app_given_with_with_args(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+            import pytest
+            from apps import plain_app
+
+            @pytest.mark.asgi_app.with_args(plain_app)
+            def test_plain(live_server):
+                assert httpx.get(live_server.url).text == "plain"
+            """
+        )
+    )
+    apps.runpytest().assert_outcomes(passed=1)
+
+
+def test_function_app_given_directly_gets_a_hint(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import pytest
+            from apps import plain_app
+
+            @pytest.mark.asgi_app(plain_app)
+            def test_plain(live_server):
+                pass
+            """
+        )
+    )
+    result = apps.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*pytest-liveasgi hint*", "*Write @pytest.mark.asgi_app.with_args(app)*"])
+
+
+def test_no_app_names_all_four_ways(apps: pytest.Pytester) -> None:
+    apps.makepyfile("def test_it(live_server):\n    pass\n")
+    result = apps.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no ASGI app is configured for this test*",
+            "*1. @pytest.mark.asgi_app(*",
+            "*2. an asgi_app fixture*",
+            "*3. --asgi-app package.module:app*",
+            "*4. asgi_app = package.module:app in the pytest ini file*",
+        ]
+    )
+
+
+def test_session_server_is_shared_and_function_servers_are_fresh(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import apps
+
+            seen = {}
+
+            def test_one(live_server_session, live_server):
+                seen["session"] = live_server_session.port
+                seen["function"] = live_server.port
+
+            def test_two(live_server_session, live_server):
+                assert live_server_session.port == seen["session"]
+                assert live_server.port not in (seen["session"], seen["function"])
+
+            def test_lifespan_per_function_server():
+                # one session server start + two function servers, each started and stopped
+                assert apps.EVENTS.count("startup") == 3
+                assert apps.EVENTS.count("shutdown") == 2
+            """
+        )
+    )
+    apps.runpytest("--asgi-app", "apps:app").assert_outcomes(passed=3)
+
+
+def test_sync_pytest_asyncio_and_anyio_tests_reach_the_server(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+            import pytest
+
+            def test_sync(live_server):
+                assert httpx.get(live_server.url).text == "hello"
+
+            @pytest.mark.asyncio
+            async def test_pytest_asyncio(live_server):
+                async with live_server.async_client() as client:
+                    assert (await client.get("/")).text == "hello"
+
+            @pytest.mark.anyio
+            async def test_anyio(live_server):
+                async with live_server.async_client() as client:
+                    assert (await client.get("/")).text == "hello"
+
+            @pytest.mark.asyncio
+            async def test_sync_client_inside_async_test(live_server):
+                # blocking the test's loop does not block the server's
+                assert httpx.get(live_server.url).text == "hello"
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "apps:app", "-p", "asyncio", "-o", "asyncio_mode=strict")
+    result.assert_outcomes(passed=4)
+
+
+def test_report_header_names_the_app_and_uvicorn(apps: pytest.Pytester) -> None:
+    import uvicorn
+
+    apps.makepyfile("def test_nothing():\n    pass\n")
+    result = apps.runpytest("--asgi-app", "apps:app")
+    result.stdout.fnmatch_lines(
+        [f"liveasgi: app 'apps:app' (from --asgi-app), uvicorn {uvicorn.__version__}, startup_timeout 10 s*"]
+    )
+
+
+def test_fixtures_are_documented(apps: pytest.Pytester) -> None:
+    result = apps.runpytest("--fixtures")
+    result.stdout.fnmatch_lines(
+        [
+            "*live_server -- *",
+            "*A fresh `LiveServer` for this test*",
+            "*live_server_client*",
+            "*live_server_session*",
+            "*One `LiveServer` for the whole session*",
+            "*asgi_app -- *",
+            "*The ASGI app for this test*",
+        ]
+    )
+
+
+def test_options_are_in_help(apps: pytest.Pytester) -> None:
+    result = apps.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "*--asgi-app=MODULE:ATTRIBUTE*",
+            "*asgi_app (string)*",
+            "*asgi_startup_timeout (string)*",
+            "*asgi_shutdown_timeout (string)*",
+            "*asgi_raise_server_exceptions (bool)*",
+            "*asgi_server_options (linelist)*",
+        ]
+    )
+
+
+def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    result = pytester.runpytest_subprocess(str(examples), "-c", str(examples / "pytest.ini"), "--rootdir", str(examples))
+    result.assert_outcomes(passed=9)

@@ -1,0 +1,234 @@
+"""`LiveServer` on its own, as a script would use it (no pytest fixtures)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import sample_apps
+
+from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, OptionError, StartupError
+
+
+def liveasgi_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("liveasgi")]
+
+
+def test_serves_an_app_object_and_exposes_its_addresses() -> None:
+    with LiveServer(sample_apps.app) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.ws_url == f"ws://127.0.0.1:{server.port}"
+        assert server.host == "127.0.0.1"
+        assert server.port > 0
+        assert str(server) == server.url
+        assert server + "/path" == server.url + "/path"
+        assert server.app is sample_apps.app
+        assert httpx.get(server.url + "/").text == "hello"
+
+
+def test_serves_an_import_string_and_loads_the_app() -> None:
+    with LiveServer("sample_apps:plain_app") as server:
+        assert server.app is sample_apps.plain_app
+        with server.client() as client:
+            assert client.get("/").text == "plain"
+
+
+def test_client_and_async_client_have_the_base_url() -> None:
+    async def fetch(server: LiveServer) -> str:
+        async with server.async_client() as client:
+            return (await client.get("/")).text
+
+    import asyncio
+
+    with LiveServer(sample_apps.app) as server:
+        with server.client() as client:
+            assert str(client.base_url).rstrip("/") == server.url
+            assert client.get("/").text == "hello"
+        assert asyncio.run(fetch(server)) == "hello"
+
+
+def test_lifespan_startup_and_shutdown_run() -> None:
+    sample_apps.EVENTS.clear()
+    with LiveServer(sample_apps.app):
+        assert sample_apps.EVENTS == ["startup"]
+    assert sample_apps.EVENTS == ["startup", "shutdown"]
+
+
+def test_stop_ends_the_thread_and_closes_the_socket() -> None:
+    server = LiveServer(sample_apps.app).start()
+    port = server.port
+    server.stop()
+    assert liveasgi_threads() == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/")
+    server.stop()  # a second stop does nothing
+
+
+def test_uvicorn_options_pass_through() -> None:
+    with LiveServer(sample_apps.app, root_path="/api", headers=[("x-served-by", "liveasgi")]) as server:
+        response = httpx.get(server.url + "/scope")
+    assert response.json()["root_path"] == "/api"
+    assert response.headers["x-served-by"] == "liveasgi"
+
+
+def test_factory_option_calls_the_factory() -> None:
+    with LiveServer("sample_apps:create_app", factory=True) as server:
+        assert server.app is sample_apps.app
+        assert httpx.get(server.url).text == "hello"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lifspan": "off"}, "unknown server option 'lifspan' (did you mean 'lifespan'?)"),
+        ({"workers": 2}, "option 'workers' is not supported"),
+        ({"log_config": {}}, "never reconfigures the process's logging"),
+        ({"startup_timeout": 0}, "startup_timeout must be a positive number of seconds, got 0"),
+        ({"port": 70000}, "port must be an integer from 0 to 65535"),
+    ],
+)
+def test_bad_options_are_rejected_by_name(options: dict[str, object], message: str) -> None:
+    with pytest.raises(OptionError) as raised:
+        LiveServer(sample_apps.app, **options)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+
+
+def test_urls_need_a_running_server() -> None:
+    with pytest.raises(LiveServerError, match="is not running"):
+        _ = LiveServer(sample_apps.app).url
+
+
+def test_ipv6_url_has_brackets() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = LiveServer(sample_apps.app, host="::1").start()
+    except StartupError as exc:
+        pytest.skip(f"cannot bind ::1 here: {exc}")
+    try:
+        assert server.url == f"http://[::1]:{server.port}"
+        assert httpx.get(server.url).text == "hello"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        ("no_such_module:app", "no module named 'no_such_module'"),
+        ("sample_apps:missing", "'sample_apps' has no attribute 'missing'"),
+        ("sample_apps", "is not an import string of the form 'package.module:attribute'"),
+        ("sample_apps:EVENTS", "is not an ASGI application: it is a list, which is not callable"),
+    ],
+)
+def test_load_failures_are_startup_errors(app: str, message: str) -> None:
+    with pytest.raises(StartupError) as raised:
+        LiveServer(app).start()
+    assert message in str(raised.value)
+    assert liveasgi_threads() == []
+
+
+def lifespan_app(on_startup: str) -> object:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()  # type: ignore[operator]
+        if on_startup == "fail":
+            await send({"type": "lifespan.startup.failed", "message": "database is not reachable"})  # type: ignore[operator]
+        else:
+            import asyncio
+
+            await asyncio.sleep(3600)
+
+    return app
+
+
+def test_lifespan_startup_failure_shows_the_apps_message() -> None:
+    with pytest.raises(StartupError) as raised:
+        LiveServer(lifespan_app("fail")).start()
+    assert "lifespan startup failed" in str(raised.value)
+    assert "database is not reachable" in str(raised.value)
+    assert liveasgi_threads() == []
+
+
+def test_lifespan_startup_that_hangs_times_out() -> None:
+    began = time.monotonic()
+    with pytest.raises(StartupError, match=r"did not start within startup_timeout=0.3 s"):
+        LiveServer(lifespan_app("hang"), startup_timeout=0.3).start()
+    assert time.monotonic() - began < 3
+    assert liveasgi_threads() == []
+
+
+def test_port_in_use_is_a_startup_error() -> None:
+    with LiveServer(sample_apps.app) as first, pytest.raises(StartupError) as raised:
+        LiveServer(sample_apps.app, port=first.port).start()
+    assert f"cannot bind 127.0.0.1:{first.port}" in str(raised.value)
+    assert "Address already in use" in str(raised.value)
+
+
+def test_a_host_that_cannot_be_bound_is_a_startup_error() -> None:
+    with pytest.raises(StartupError, match="cannot bind 203.0.113.7:0"):
+        LiveServer(sample_apps.app, host="203.0.113.7").start()
+
+
+def test_stop_is_bounded_with_a_hanging_request() -> None:
+    server = LiveServer(sample_apps.app, shutdown_timeout=0.3).start()
+    def request_that_is_cut_off() -> None:
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(server.url + "/slow", timeout=30)
+
+    hung = threading.Thread(target=request_that_is_cut_off, daemon=True)
+    hung.start()
+    deadline = time.monotonic() + 5
+    while not server._recorder or not server._recorder.running_calls():  # noqa: SLF001
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    began = time.monotonic()
+    with pytest.warns(LiveServerWarning, match=r"GET /slow \(no response yet"):
+        server.stop()
+    assert time.monotonic() - began < 0.3 + 1.5
+    assert liveasgi_threads() == []
+    hung.join(5)
+
+
+def test_exceptions_nobody_took_make_stop_raise() -> None:
+    server = LiveServer(sample_apps.app).start()
+    assert httpx.get(server.url + "/boom").status_code == 500
+    server.settle()
+    with pytest.raises(LiveServerError) as raised:
+        server.stop()
+    assert "GET /boom" in str(raised.value)
+    assert "RuntimeError: boom from the app" in str(raised.value)
+
+
+def test_taken_exceptions_do_not_make_stop_raise() -> None:
+    with LiveServer(sample_apps.app) as server:
+        httpx.get(server.url + "/boom")
+        server.settle()
+        [recorded] = server.take_exceptions()
+    assert recorded.request == "GET /boom"
+    assert isinstance(recorded.exception, RuntimeError)
+
+
+def test_logging_configuration_is_left_alone() -> None:
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
+    uvicorn_before = [(name, logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+                      for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    own = logging.StreamHandler()
+    root.addHandler(own)
+    try:
+        with LiveServer(sample_apps.app, access_log=False) as server:
+            httpx.get(server.url)
+        assert own in root.handlers
+        assert own.stream is not None and not own.stream.closed
+        assert [h for h in root.handlers if h is not own] == handlers_before
+        assert uvicorn_before == [
+            (name, logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        ]
+    finally:
+        root.removeHandler(own)
