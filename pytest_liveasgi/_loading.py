@@ -33,8 +33,7 @@ def load_app(app: object, *, factory: bool = False) -> Any:
         loaded = _call_factory(loaded, describe_app(app))
     if not callable(loaded):
         raise StartupError(
-            f"{describe_app(app)} is not an ASGI application: "
-            f"it is a {type(loaded).__name__}, which is not callable"
+            f"{describe_app(app)} is not an ASGI application: it is a {type(loaded).__name__}, which is not callable"
         )
     return loaded
 
@@ -42,9 +41,7 @@ def load_app(app: object, *, factory: bool = False) -> Any:
 def import_app(import_string: str) -> Any:
     module_name, colon, attribute_path = import_string.partition(":")
     if not colon or not module_name or not attribute_path:
-        raise StartupError(
-            f"app {import_string!r} is not an import string of the form {IMPORT_STRING_FORM}"
-        )
+        raise StartupError(f"app {import_string!r} is not an import string of the form {IMPORT_STRING_FORM}")
     module = _import_module(module_name, import_string)
     found: Any = module
     walked = module_name
@@ -69,8 +66,7 @@ def _import_module(module_name: str, import_string: str) -> Any:
                 "(is the package installed, or its folder on sys.path / pytest's pythonpath?)"
             ) from None
         raise StartupError(
-            f"cannot load app {import_string!r}: importing {module_name!r} failed\n"
-            f"{_format_cause(exc)}"
+            f"cannot load app {import_string!r}: importing {module_name!r} failed\n{_format_cause(exc)}"
         ) from exc
     except SyntaxError as exc:
         raise StartupError(
@@ -87,8 +83,7 @@ def _import_module(module_name: str, import_string: str) -> Any:
 def _call_factory(factory: Any, description: str) -> Any:
     if not callable(factory):
         raise StartupError(
-            f"app factory {description} is not callable (factory=True needs a function "
-            "that returns the app)"
+            f"app factory {description} is not callable (factory=True needs a function that returns the app)"
         )
     try:
         return factory()

@@ -245,7 +245,8 @@ class LiveServer:
         self._thread.start()
         if not self._started.wait(self.startup_timeout):
             self._abort_startup()
-            raise StartupError(self._startup_message(f"did not start within startup_timeout={self.startup_timeout:g} s"))
+            cause = f"did not start within startup_timeout={self.startup_timeout:g} s"
+            raise StartupError(self._startup_message(cause))
         if self._startup_failure is not None:
             self._thread.join(self.shutdown_timeout + _JOIN_SLACK)
             self._release()
@@ -266,7 +267,9 @@ class LiveServer:
         if self._state != "running":
             return
         self._state = "stopping"
-        assert self._loop is not None and self._stop_requested is not None and self._thread is not None
+        assert self._loop is not None
+        assert self._stop_requested is not None
+        assert self._thread is not None
         self._loop.call_soon_threadsafe(self._stop_requested.set)
         self._thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
         problems: list[str] = []
@@ -403,7 +406,8 @@ class LiveServer:
         await self._shutdown(server, tracker)
 
     async def _shutdown(self, server: uvicorn.Server, tracker: ConnectionTracker) -> None:
-        assert self._loop is not None and self._recorder is not None
+        assert self._loop is not None
+        assert self._recorder is not None
         deadline = self._loop.time() + self.shutdown_timeout
         self._log.take()
         for listener in server.servers:

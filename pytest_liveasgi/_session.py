@@ -33,7 +33,7 @@ def misuse_of_session_server(request: pytest.FixtureRequest) -> None:
     """Raise if this test's markers try to configure the shared session server."""
     if "live_server" in request.fixturenames:
         return
-    markers = read_markers(request.node)  # type: ignore[arg-type]
+    markers = read_markers(request.node)
     if markers.has_app:
         raise LiveServerError(
             f"{markers.app_source} names an app, but the test uses live_server_session, which "

@@ -22,9 +22,7 @@ HELP_SHUTDOWN_TIMEOUT = (
     f"seconds a live server gives open requests, streams and WebSockets when it stops, "
     f"before cutting them off (default {DEFAULT_SHUTDOWN_TIMEOUT:g})"
 )
-HELP_RAISE = (
-    "make a test ERROR when the app raised an unhandled exception while serving it (default true)"
-)
+HELP_RAISE = "make a test ERROR when the app raised an unhandled exception while serving it (default true)"
 HELP_SERVER_OPTIONS = (
     "more uvicorn.Config options for every live server, one 'name = value' a line, "
     "e.g. 'lifespan = off' or 'root_path = /api' (values are Python literals or plain text)"

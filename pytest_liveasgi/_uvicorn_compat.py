@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -62,7 +63,7 @@ class WatchedSet(set[T]):
         super().__init__(items)
         self._on_change = on_change
 
-    def discard(self, item: T) -> None:
+    def discard(self, item: object) -> None:
         super().discard(item)
         self._on_change()
 
@@ -91,7 +92,15 @@ class ConnectionTracker:
     def begin_shutdown(self) -> None:
         """Ask every connection to close once its current response is sent."""
         for connection in list(self._state.connections):
-            connection.shutdown()
+            try:
+                connection.shutdown()
+            except Exception:
+                # uvicorn's websockets-sansio protocol (uvicorn 0.35+) raises InvalidState
+                # from shutdown() when the client's close frame already arrived; that
+                # connection is closing anyway, so drop it rather than crash the server.
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
 
     async def wait_closed(self, timeout: float) -> bool:
         """True when every connection and task ended within `timeout` seconds."""

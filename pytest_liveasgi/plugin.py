@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NoReturn, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ T = TypeVar("T")
 
 SETTINGS = pytest.StashKey[Settings]()
 _RESOLVED_APP = pytest.StashKey[tuple[Any, str]]()
+_TEST_SERVERS = pytest.StashKey[list[LiveServer]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,6 +55,21 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     session_server.label(item.nodeid)
 
 
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield
+    # Innermost wrapper: while pytest still captures the call's logs, let the servers
+    # finish what this test's requests started, so their log records land in this
+    # test's report instead of the gap between the call and teardown phases.
+    started_by_test: list[LiveServer] = item.stash.get(_TEST_SERVERS, [])
+    servers = [*started_by_test]
+    session_server = item.config.stash[SESSION_SERVER].server
+    if session_server is not None:
+        servers.append(session_server)
+    for server in servers:
+        server.settle()
+
+
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     text = str(report.longrepr) if report.failed else ""
     if f"mark.{MARKER}(" in text and ("TypeError" in text or "instead of Mark" in text):
@@ -83,7 +100,7 @@ def _or_fail(function: Callable[[pytest.FixtureRequest], T], request: pytest.Fix
 
 def _configured_app(request: pytest.FixtureRequest) -> tuple[Any, str]:
     """The app for this test (marker, then CLI, then ini) and where it came from."""
-    markers = read_markers(request.node)  # type: ignore[arg-type]
+    markers = read_markers(request.node)
     factory = bool(markers.options.get("factory", request.config.stash[SETTINGS].options.get("factory", False)))
     if markers.has_app:
         return load_app(markers.app, factory=factory), f"{describe_app(markers.app)} from {markers.app_source}"
@@ -107,7 +124,7 @@ def asgi_app(request: pytest.FixtureRequest) -> Any:
 
 
 def _server_for_test(request: pytest.FixtureRequest) -> LiveServer:
-    markers = read_markers(request.node)  # type: ignore[arg-type]
+    markers = read_markers(request.node)
     if markers.has_app:
         app, source = _configured_app(request)
     else:
@@ -124,7 +141,7 @@ def _server_for_test(request: pytest.FixtureRequest) -> LiveServer:
 
 
 def _wants_server_exceptions(request: pytest.FixtureRequest) -> bool:
-    markers = read_markers(request.node)  # type: ignore[arg-type]
+    markers = read_markers(request.node)
     default = request.config.stash[SETTINGS].options["raise_server_exceptions"]
     return bool(markers.options.get("raise_server_exceptions", default))
 
@@ -139,6 +156,7 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     ERROR at teardown with the server traceback (unless ``raise_server_exceptions=False``).
     """
     server = _or_fail(_server_for_test, request)
+    request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
     try:
         yield server
     finally:

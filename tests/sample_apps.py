@@ -42,6 +42,7 @@ async def endless(request):
         while True:
             yield b"x" * 10
             await asyncio.sleep(0.01)
+
     return StreamingResponse(chunks())
 
 

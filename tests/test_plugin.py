@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import dedent
 
@@ -240,18 +242,14 @@ def test_report_header_names_the_app_and_uvicorn(apps: pytest.Pytester) -> None:
 
 
 def test_fixtures_are_documented(apps: pytest.Pytester) -> None:
-    result = apps.runpytest("--fixtures")
-    result.stdout.fnmatch_lines(
-        [
-            "*live_server -- *",
-            "*A fresh `LiveServer` for this test*",
-            "*live_server_client*",
-            "*live_server_session*",
-            "*One `LiveServer` for the whole session*",
-            "*asgi_app -- *",
-            "*The ASGI app for this test*",
-        ]
-    )
+    output = apps.runpytest("--fixtures").stdout.str()
+    for name, docstring in [
+        ("asgi_app", "The ASGI app for this test"),
+        ("live_server", "A fresh `LiveServer` for this test"),
+        ("live_server_client", "An `httpx.Client` for `live_server`"),
+        ("live_server_session [session scope]", "One `LiveServer` for the whole session"),
+    ]:
+        assert re.search(rf"^{re.escape(name)} -- .*\n    {re.escape(docstring)}", output, re.MULTILINE), name
 
 
 def test_options_are_in_help(apps: pytest.Pytester) -> None:
@@ -272,5 +270,7 @@ def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
     from pathlib import Path
 
     examples = Path(__file__).resolve().parent.parent / "examples"
-    result = pytester.runpytest_subprocess(str(examples), "-c", str(examples / "pytest.ini"), "--rootdir", str(examples))
+    result = pytester.runpytest_subprocess(
+        str(examples), "-c", str(examples / "pytest.ini"), "--rootdir", str(examples)
+    )
     result.assert_outcomes(passed=9)

@@ -156,7 +156,7 @@ def test_lifespan_startup_failure_shows_the_apps_message() -> None:
 
 def test_lifespan_startup_that_hangs_times_out() -> None:
     began = time.monotonic()
-    with pytest.raises(StartupError, match=r"did not start within startup_timeout=0.3 s"):
+    with pytest.raises(StartupError, match=r"did not start within startup_timeout=0\.3 s"):
         LiveServer(lifespan_app("hang"), startup_timeout=0.3).start()
     assert time.monotonic() - began < 3
     assert liveasgi_threads() == []
@@ -170,12 +170,13 @@ def test_port_in_use_is_a_startup_error() -> None:
 
 
 def test_a_host_that_cannot_be_bound_is_a_startup_error() -> None:
-    with pytest.raises(StartupError, match="cannot bind 203.0.113.7:0"):
+    with pytest.raises(StartupError, match=r"cannot bind 203\.0\.113\.7:0"):
         LiveServer(sample_apps.app, host="203.0.113.7").start()
 
 
 def test_stop_is_bounded_with_a_hanging_request() -> None:
     server = LiveServer(sample_apps.app, shutdown_timeout=0.3).start()
+
     def request_that_is_cut_off() -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.get(server.url + "/slow", timeout=30)
@@ -183,7 +184,7 @@ def test_stop_is_bounded_with_a_hanging_request() -> None:
     hung = threading.Thread(target=request_that_is_cut_off, daemon=True)
     hung.start()
     deadline = time.monotonic() + 5
-    while not server._recorder or not server._recorder.running_calls():  # noqa: SLF001
+    while not server._recorder or not server._recorder.running_calls():
         assert time.monotonic() < deadline
         time.sleep(0.005)
     began = time.monotonic()
@@ -216,15 +217,17 @@ def test_taken_exceptions_do_not_make_stop_raise() -> None:
 def test_logging_configuration_is_left_alone() -> None:
     root = logging.getLogger()
     handlers_before = list(root.handlers)
-    uvicorn_before = [(name, logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
-                      for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    uvicorn_before = [
+        (name, logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    ]
     own = logging.StreamHandler()
     root.addHandler(own)
     try:
         with LiveServer(sample_apps.app, access_log=False) as server:
             httpx.get(server.url)
         assert own in root.handlers
-        assert own.stream is not None and not own.stream.closed
+        assert not own.stream.closed
         assert [h for h in root.handlers if h is not own] == handlers_before
         assert uvicorn_before == [
             (name, logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
