@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._exchanges import Exchange, ExchangeLog
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -55,6 +57,9 @@ class _Call:
     response_complete: bool = False
     disconnected: bool = False
     streaming: bool = False
+    status: int | None = None
+    close_code: int | None = None
+    error: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def describe(self, now: float) -> str:
@@ -63,9 +68,26 @@ class _Call:
             state = "open"
         return f"{self.request} ({state}, running {now - self.started:.1f} s)"
 
+    def outcome(self, cut_off: bool) -> str:
+        if self.request.startswith("WebSocket"):
+            if self.status is None:
+                return "cut off before accept" if cut_off else "closed before accept"
+            if self.status != 101:
+                return f"rejected {self.status}"
+            if cut_off:
+                return "accepted, cut off"
+            return f"accepted, closed {self.close_code if self.close_code is not None else 1000}"
+        if self.status is None:
+            return "no response (cut off)" if cut_off else "500 (sent by uvicorn: no response from the app)"
+        if cut_off and not self.response_complete:
+            return f"{self.status}, response cut off"
+        return str(self.status)
+
 
 def describe_request(scope: Scope) -> str:
-    path = scope.get("root_path", "") + scope.get("path", "")
+    path, root_path = scope.get("path", ""), scope.get("root_path", "")
+    if root_path and not path.startswith(root_path):  # uvicorn < 0.26 left root_path out of path
+        path = root_path + path
     query = scope.get("query_string", b"")
     if query:
         path += "?" + query.decode("latin-1")
@@ -77,8 +99,9 @@ def describe_request(scope: Scope) -> str:
 class Recorder:
     """Wraps an ASGI app; thread safe for the readers (`take_exceptions`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, exchange_log: ExchangeLog) -> None:
         self.app = app
+        self.exchange_log = exchange_log
         self.label: str | None = None
         self._lock = threading.Lock()
         self._exceptions: list[ServerException] = []
@@ -94,10 +117,17 @@ class Recorder:
             message = await receive()
             if message["type"] in ("http.disconnect", "websocket.disconnect"):
                 call.disconnected = True
+                call.close_code = message.get("code", call.close_code)
             return message
 
         async def watched_send(message: Message) -> None:
             kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
+                call.status = message["status"]
+            elif kind == "websocket.accept":
+                call.status = 101
+            elif kind == "websocket.close":
+                call.close_code = message.get("code", 1000)
             if kind == "http.response.body":
                 if message.get("more_body", False):
                     call.streaming = True
@@ -108,15 +138,24 @@ class Recorder:
             await send(message)
 
         self._running.add(call)
+        cut_off = False
         try:
             await self.app(scope, watched_receive, watched_send)
+        except asyncio.CancelledError:
+            cut_off = True
+            raise
         except Exception as exc:
             if not call.disconnected and not _is_disconnect(exc):
+                call.error = f"{type(exc).__name__}: {exc}"
                 self._record(call, exc)
             raise
         finally:
             self._running.discard(call)
             call.done.set()
+            outcome = call.outcome(cut_off)
+            self.exchange_log.add(
+                Exchange(call.request, outcome, time.monotonic() - call.started, call.error, call.label)
+            )
 
     def _record(self, call: _Call, exc: BaseException) -> None:
         text = format_app_traceback(exc)

@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 
 from ._errors import LiveServerError, LiveServerWarning, OptionError, StartupError
+from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
 from ._logcapture import ThreadLogCollector, ThreadLogFilter
 from ._recorder import Recorder, ServerException
@@ -87,6 +88,8 @@ class LiveServer:
             WebSockets before cutting them off.
         raise_server_exceptions: make `stop()` raise when exceptions that escaped
             the app were not consumed with `take_exceptions()`.
+        exchange_log_size: how many of the last requests and WebSocket sessions
+            `exchanges()` keeps (0 keeps none).
         **uvicorn_options: keyword arguments of `uvicorn.Config` (``factory=True``,
             ``lifespan="off"``, ``root_path="/api"``, ``interface="wsgi"``, …).
     """
@@ -101,6 +104,7 @@ class LiveServer:
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         raise_server_exceptions: bool = True,
+        exchange_log_size: int = DEFAULT_EXCHANGE_LOG_SIZE,
         **uvicorn_options: Any,
     ) -> None:
         if not isinstance(host, str):
@@ -115,6 +119,10 @@ class LiveServer:
         self.startup_timeout = check_timeout("startup_timeout", startup_timeout)
         self.shutdown_timeout = check_timeout("shutdown_timeout", shutdown_timeout)
         self.raise_server_exceptions = bool(raise_server_exceptions)
+        if isinstance(exchange_log_size, bool) or not isinstance(exchange_log_size, int) or exchange_log_size < 0:
+            raise OptionError(f"LiveServer: exchange_log_size must be a whole number >= 0, got {exchange_log_size!r}")
+        self.exchange_log_size = exchange_log_size
+        self._exchange_log = ExchangeLog(exchange_log_size)
         self.uvicorn_options = check_uvicorn_options(uvicorn_options)
         if self.https and ("ssl_certfile" in uvicorn_options or "ssl_context_factory" in uvicorn_options):
             raise OptionError(
@@ -278,6 +286,9 @@ class LiveServer:
                 f"the server thread did not end within {self.shutdown_timeout:g} s: the app blocks "
                 "its event loop (a blocking call in an async handler?); the thread is left behind"
             )
+            # Its loop still serves on the socket: closing it underneath would make the late
+            # shutdown fail and leak the open connections. The thread closes it when it ends.
+            self._socket = None
         self._release()
         self._state = "stopped"
         if self._cut_off:
@@ -303,6 +314,15 @@ class LiveServer:
     def take_exceptions(self) -> list[ServerException]:
         """Return and forget the exceptions that escaped the app since the last call."""
         return self._recorder.take_exceptions() if self._recorder else []
+
+    def exchanges(self) -> list[Exchange]:
+        """The last requests and WebSocket sessions this server handled, oldest first
+        (at most ``exchange_log_size``)."""
+        return self._exchange_log.snapshot()
+
+    def running_requests(self) -> list[str]:
+        """The requests and WebSocket sessions the app is serving right now."""
+        return self._recorder.running_calls() if self._recorder else []
 
     def label_requests(self, label: str | None) -> None:
         """Tag the requests that arrive from now on (e.g. with a test id); each
@@ -341,7 +361,7 @@ class LiveServer:
             raise StartupError(
                 f"uvicorn could not configure the server for {self.app_description}: {type(exc).__name__}: {exc}"
             ) from exc
-        self._recorder = Recorder(config.loaded_app)
+        self._recorder = Recorder(config.loaded_app, self._exchange_log)
         config.loaded_app = self._recorder
         return config
 

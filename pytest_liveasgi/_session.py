@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from ._errors import LiveServerError
-from ._recorder import ServerException
 from ._server import LiveServer
 from ._settings import SERVER_KEYWORDS, read_markers
 
@@ -48,20 +47,3 @@ def misuse_of_session_server(request: pytest.FixtureRequest) -> None:
             "live_server_session, which is shared and already configured by the ini file. "
             "Use the live_server fixture for per-test options."
         )
-
-
-def report_server_exceptions(exceptions: list[ServerException], nodeid: str) -> None:
-    """Fail the current test (at teardown) with the server tracebacks."""
-    __tracebackhide__ = True
-    lines = [f"the app raised {len(exceptions)} unhandled exception(s) while serving this test:"]
-    for recorded in exceptions:
-        origin = ""
-        if recorded.label is not None and recorded.label != nodeid:
-            origin = f" [request arrived during {recorded.label}]"
-        lines.append(f"\n--- server-side traceback of {recorded.request}{origin} ---")
-        lines.append(recorded.traceback.rstrip())
-    lines.append(
-        "\n(turn this off with @pytest.mark.asgi_app(raise_server_exceptions=False) or "
-        "'asgi_raise_server_exceptions = false' in the ini file)"
-    )
-    pytest.fail("\n".join(lines), pytrace=False)

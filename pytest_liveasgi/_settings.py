@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ._errors import LiveServerError
+from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE
 from ._server import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, check_timeout, check_uvicorn_options
 
 MARKER = "asgi_app"
@@ -23,13 +24,20 @@ HELP_SHUTDOWN_TIMEOUT = (
     f"before cutting them off (default {DEFAULT_SHUTDOWN_TIMEOUT:g})"
 )
 HELP_RAISE = "make a test ERROR when the app raised an unhandled exception while serving it (default true)"
+HELP_EXCHANGE_LOG = (
+    f"how many of the last requests and WebSocket sessions of each live server a test report "
+    f"lists (shown for failing tests, and for passing ones with -rP / -rA); 0 turns the "
+    f"exchange log off (default {DEFAULT_EXCHANGE_LOG_SIZE})"
+)
 HELP_SERVER_OPTIONS = (
     "more uvicorn.Config options for every live server, one 'name = value' a line, "
     "e.g. 'lifespan = off' or 'root_path = /api' (values are Python literals or plain text)"
 )
 
 # The LiveServer keywords that are not uvicorn.Config options.
-SERVER_KEYWORDS = frozenset({"host", "port", "https", "startup_timeout", "shutdown_timeout", "raise_server_exceptions"})
+SERVER_KEYWORDS = frozenset(
+    {"host", "port", "https", "startup_timeout", "shutdown_timeout", "raise_server_exceptions", "exchange_log_size"}
+)
 
 NO_APP_MESSAGE = """no ASGI app is configured for this test. Give one in any of these ways:
   1. @pytest.mark.asgi_app("package.module:app") on the test, its class, or its module (pytestmark)
@@ -79,6 +87,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("asgi_startup_timeout", HELP_STARTUP_TIMEOUT, default=None)
     parser.addini("asgi_shutdown_timeout", HELP_SHUTDOWN_TIMEOUT, default=None)
     parser.addini("asgi_raise_server_exceptions", HELP_RAISE, type="bool", default=True)
+    parser.addini("asgi_exchange_log_size", HELP_EXCHANGE_LOG, default=None)
     parser.addini("asgi_server_options", HELP_SERVER_OPTIONS, type="linelist", default=[])
 
 
@@ -103,6 +112,7 @@ def _read_settings(config: pytest.Config) -> Settings:
         "startup_timeout": _ini_seconds(config, "asgi_startup_timeout", DEFAULT_STARTUP_TIMEOUT),
         "shutdown_timeout": _ini_seconds(config, "asgi_shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT),
         "raise_server_exceptions": bool(config.getini("asgi_raise_server_exceptions")),
+        "exchange_log_size": _ini_count(config, "asgi_exchange_log_size", DEFAULT_EXCHANGE_LOG_SIZE),
     }
     options.update(_ini_server_options(config))
     return Settings(app, source, options)
@@ -117,6 +127,16 @@ def _ini_seconds(config: pytest.Config, key: str, default: float) -> float:
     except ValueError:
         value = raw
     return check_timeout(key, value, source=f"ini option {key}")
+
+
+def _ini_count(config: pytest.Config, key: str, default: int) -> int:
+    raw = config.getini(key)
+    if raw is None or str(raw).strip() == "":
+        return default
+    text = str(raw).strip()
+    if not text.isdigit():
+        raise LiveServerError(f"ini option {key}: must be a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def _ini_server_options(config: pytest.Config) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import uvicorn
 
 from ._errors import LiveServerError
 from ._loading import describe_app, load_app
+from ._reporting import exchange_sections, finish_servers, report_server_exceptions
 from ._server import LiveServer
-from ._session import SESSION_SERVER, SessionServer, misuse_of_session_server, report_server_exceptions
+from ._session import SESSION_SERVER, SessionServer, misuse_of_session_server
 from ._settings import MARKER, NO_APP_MESSAGE, NoAppError, Settings, add_options, read_markers, read_settings
 
 T = TypeVar("T")
@@ -20,6 +21,7 @@ T = TypeVar("T")
 SETTINGS = pytest.StashKey[Settings]()
 _RESOLVED_APP = pytest.StashKey[tuple[Any, str]]()
 _TEST_SERVERS = pytest.StashKey[list[LiveServer]]()
+_EXCHANGES_SHOWN = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,6 +70,23 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         servers.append(session_server)
     for server in servers:
         server.settle()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "teardown" and not report.failed:
+        return
+    if report.when == "setup" and not report.failed:
+        return
+    if report.when == "teardown" and item.stash.get(_EXCHANGES_SHOWN, False):
+        return
+    started_by_test: list[LiveServer] = item.stash.get(_TEST_SERVERS, [])
+    session_server = item.config.stash[SESSION_SERVER].server
+    for title, text in exchange_sections(started_by_test, session_server, item.nodeid):
+        report.sections.append((title, text))
+        item.stash[_EXCHANGES_SHOWN] = report.failed
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -160,17 +179,41 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     try:
         yield server
     finally:
-        server.settle()
-        exceptions = server.take_exceptions()
-        stop_error: LiveServerError | None = None
+        finish_servers([server], request.node.nodeid, _wants_server_exceptions(request))
+
+
+@pytest.fixture
+def live_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
+    """Start any number of `LiveServer`s in one test: ``live_server_factory(app, **options)``.
+
+    `app` is an app object or an import string; options are `LiveServer` / uvicorn
+    keywords over the ini options. Each call returns a running server; all of them stop
+    after the test, in reverse order. Exceptions their apps raise make the test ERROR.
+    """
+    servers: list[LiveServer] = []
+    settings = request.config.stash[SETTINGS]
+
+    def start(app: Any, **options: Any) -> LiveServer:
+        __tracebackhide__ = True
+        merged = {**settings.options, **options, "raise_server_exceptions": False}
         try:
-            server.stop()
-        except LiveServerError as error:
-            stop_error = error
-        if exceptions and _wants_server_exceptions(request):
-            report_server_exceptions(exceptions, request.node.nodeid)
-        if stop_error is not None:
-            _fail(stop_error)
+            loaded = load_app(app, factory=bool(merged.pop("factory", False)))
+            server = LiveServer(loaded, **merged)
+            server.app_description = f"{describe_app(app)} from live_server_factory"
+            server.label_requests(request.node.nodeid)
+            server.start()
+        except LiveServerError as exc:
+            error = exc
+        else:
+            servers.append(server)
+            request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
+            return server
+        _fail(error)
+
+    try:
+        yield start
+    finally:
+        finish_servers(servers, request.node.nodeid, _wants_server_exceptions(request))
 
 
 @pytest.fixture

@@ -1,0 +1,202 @@
+"""Several servers in one test, and the exchange log in the report of a failing test."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import dedent
+
+SERVICES = """
+import httpx
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def price(request):
+    if request.path_params["sku"] == "broken":
+        raise LookupError("price list is corrupt")
+    return JSONResponse({"sku": request.path_params["sku"], "cents": 1250})
+
+
+prices = Starlette(routes=[Route("/prices/{sku}", price)])
+
+
+def create_shop(prices_url):
+    async def product(request):
+        async with httpx.AsyncClient(base_url=prices_url) as client:
+            answer = await client.get("/prices/" + request.path_params["sku"])
+        if answer.status_code != 200:
+            return JSONResponse({"error": "pricing is down"}, status_code=502)
+        return JSONResponse({"product": request.path_params["sku"], "price": answer.json()["cents"] / 100})
+
+    return Starlette(routes=[Route("/products/{sku}", product)])
+"""
+
+
+def test_two_services_call_each_other_over_live_urls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(services=SERVICES)
+    pytester.makepyfile(
+        dedent(
+            """
+            import httpx
+            import services
+
+            def test_shop_asks_the_price_service(live_server_factory):
+                prices = live_server_factory("services:prices")
+                shop = live_server_factory(services.create_shop(prices.url))
+                assert prices.port != shop.port
+                response = httpx.get(shop.url + "/products/tea")
+                assert response.json() == {"product": "tea", "price": 12.5}
+
+            def test_an_error_in_the_second_service_is_reported(live_server_factory):
+                prices = live_server_factory("services:prices")
+                shop = live_server_factory(services.create_shop(prices.url))
+                assert httpx.get(shop.url + "/products/broken").status_code == 502
+
+            def test_servers_stop_in_reverse_order(live_server_factory):
+                import apps_log
+                first = live_server_factory(apps_log.make("first"))
+                second = live_server_factory(apps_log.make("second"))
+
+            def test_order_was_reverse():
+                import apps_log
+                assert apps_log.STOPPED == ["second", "first"]
+            """
+        )
+    )
+    pytester.makepyfile(
+        apps_log=dedent(
+            """
+            import contextlib
+            from starlette.applications import Starlette
+
+            STOPPED = []
+
+            def make(name):
+                @contextlib.asynccontextmanager
+                async def lifespan(app):
+                    yield
+                    STOPPED.append(name)
+                return Starlette(lifespan=lifespan)
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-o", "pythonpath=.", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_an_error_in_the_second_service_is_reported*",
+            "*server-side traceback of GET /prices/broken*",
+            "*LookupError: price list is corrupt",
+        ]
+    )
+
+
+def test_factory_start_failure_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_it(live_server_factory):\n    live_server_factory('nowhere:app')\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["pytest-liveasgi: cannot load app 'nowhere:app': no module named 'nowhere'*"])
+
+
+BROWSER_LIKE_TEST = """
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+def test_checkout_flow(live_server):
+    httpx.get(live_server.url + "/")
+    httpx.get(live_server.url + "/scope?step=2")
+    with connect(live_server.ws_url + "/ws") as websocket:
+        websocket.send("ping")
+        websocket.recv()
+    httpx.get(live_server.url + "/boom")
+    assert False, "the order confirmation never appeared"
+
+def test_passing(live_server):
+    httpx.get(live_server.url + "/")
+"""
+
+
+def test_failing_test_shows_its_exchange_log(apps: pytest.Pytester) -> None:
+    apps.makepyfile(BROWSER_LIKE_TEST)
+    result = apps.runpytest("--asgi-app", "apps:app", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_checkout_flow _*",
+            "*AssertionError: the order confirmation never appeared*",
+            "*- live server exchanges ('apps:app' from --asgi-app) -*",
+            "GET / -> 200 in * ms",
+            "GET /scope?step=2 -> 200 in * ms",
+            "WebSocket /ws -> accepted, closed 1000 in * ms",
+            "GET /boom -> 500 in * ms  !! RuntimeError: boom from the app",
+        ]
+    )
+    # passing tests show theirs only when asked (-rP / -rA)
+    assert result.stdout.str().count("live server exchanges") == 1
+
+
+def test_exchange_log_for_passing_tests_with_rA_and_off_switch(apps: pytest.Pytester) -> None:
+    apps.makepyfile(BROWSER_LIKE_TEST)
+    result = apps.runpytest("--asgi-app", "apps:app", "-rA", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*PASSES*", "*_ test_passing _*", "*live server exchanges*", "GET / -> 200 in * ms"])
+    result = apps.runpytest("--asgi-app", "apps:app", "-o", "asgi_exchange_log_size=0", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1, errors=1)
+    assert "live server exchanges" not in result.stdout.str()
+
+
+def test_exchange_log_is_bounded_and_shows_running_requests(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import threading, time
+            import httpx
+
+            def test_many(live_server):
+                with live_server.client() as client:
+                    for number in range(8):
+                        client.get(f"/scope?n={number}")
+                threading.Thread(
+                    target=lambda: httpx.get(live_server.url + "/slow?seconds=0.5"), daemon=True
+                ).start()
+                time.sleep(0.2)
+                assert False
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "apps:app", "-o", "asgi_exchange_log_size=3", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*live server exchanges*",
+            "(the last 3 exchanges; set asgi_exchange_log_size to keep more)",
+            "GET /scope?n=5 -> 200 in * ms",
+            "GET /scope?n=6 -> 200 in * ms",
+            "GET /scope?n=7 -> 200 in * ms",
+            "GET /slow?seconds=0.5 (no response yet, running * s)  (still running)",
+        ]
+    )
+
+
+def test_session_server_exchanges_are_per_test(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+
+            def test_first(live_server_session):
+                httpx.get(live_server_session.url + "/scope?test=first")
+
+            def test_second(live_server_session):
+                httpx.get(live_server_session.url + "/scope?test=second")
+                assert False
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "apps:app", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*live server exchanges (session: 'apps:app' from --asgi-app)*", "GET /scope?test=second*"]
+    )
+    assert "test=first" not in result.stdout.str()
