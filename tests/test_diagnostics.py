@@ -107,10 +107,13 @@ def test_exception_from_a_request_of_an_earlier_test_names_that_test(apps: pytes
                     target=lambda: httpx.get(live_server_session.url + "/slow-then-boom", timeout=5),
                     daemon=True,
                 ).start()
-                time.sleep(0.3)
+                while not live_server_session.running_requests():
+                    time.sleep(0.01)
 
             def test_innocent(live_server_session):
-                time.sleep(1.0)
+                deadline = time.monotonic() + 10
+                while live_server_session.running_requests() and time.monotonic() < deadline:
+                    time.sleep(0.01)
             """
         )
     )
@@ -489,7 +492,8 @@ def test_teardown_cuts_off_hanging_work_and_says_what(apps: pytest.Pytester) -> 
             @pytest.mark.asgi_app(shutdown_timeout=0.3)
             def test_hanging_request(live_server):
                 background(quietly(lambda: httpx.get(live_server.url + "/slow", timeout=10)))
-                time.sleep(0.1)
+                while not live_server.running_requests():
+                    time.sleep(0.01)
 
             @pytest.mark.asgi_app(shutdown_timeout=0.3)
             def test_endless_stream(live_server):
@@ -498,7 +502,8 @@ def test_teardown_cuts_off_hanging_work_and_says_what(apps: pytest.Pytester) -> 
                         for _ in response.iter_bytes():
                             pass
                 background(quietly(stream))
-                time.sleep(0.1)
+                while not live_server.running_requests():
+                    time.sleep(0.01)
 
             @pytest.mark.asgi_app(shutdown_timeout=0.3)
             def test_open_websocket(live_server):

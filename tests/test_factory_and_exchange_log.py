@@ -160,7 +160,8 @@ def test_exchange_log_is_bounded_and_shows_running_requests(apps: pytest.Pyteste
                 threading.Thread(
                     target=lambda: httpx.get(live_server.url + "/slow?seconds=0.5"), daemon=True
                 ).start()
-                time.sleep(0.2)
+                while not live_server.running_requests():
+                    time.sleep(0.01)
                 assert False
             """
         )

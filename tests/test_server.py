@@ -184,7 +184,7 @@ def test_stop_is_bounded_with_a_hanging_request() -> None:
     hung = threading.Thread(target=request_that_is_cut_off, daemon=True)
     hung.start()
     deadline = time.monotonic() + 5
-    while not server._recorder or not server._recorder.running_calls():
+    while not server.running_requests():
         assert time.monotonic() < deadline
         time.sleep(0.005)
     began = time.monotonic()
