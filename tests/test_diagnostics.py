@@ -316,7 +316,7 @@ def test_lifespan_failures_are_reported_and_nothing_hangs(pytester: pytest.Pytes
             """
         )
     )
-    result = run(pytester, "-p", "no:cacheprovider", "--rootdir", str(pytester.path), "-o", "pythonpath=.")
+    result = run(pytester, "-p", "no:cacheprovider", "--rootdir", str(pytester.path))
     result.assert_outcomes(passed=1, errors=3)
     result.stdout.fnmatch_lines(
         [

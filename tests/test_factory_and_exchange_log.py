@@ -81,7 +81,7 @@ def test_two_services_call_each_other_over_live_urls(pytester: pytest.Pytester) 
             """
         )
     )
-    result = pytester.runpytest_subprocess("-o", "pythonpath=.", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines(
         [
