@@ -80,7 +80,9 @@ class LiveServer:
 
     Args:
         app: the app object, or an import string ``"package.module:attribute"``.
-        host: the address to bind; loopback unless told otherwise.
+        host: the address to bind: ``127.0.0.1`` (loopback only) unless told otherwise.
+            Only an explicit ``host="0.0.0.0"`` (or ``"::"``) serves other machines too,
+            e.g. a browser in a container; `url` still names loopback then.
         port: the port to bind; 0 lets the OS pick a free one.
         https: serve TLS with a throwaway CA and certificate (needs ``trustme``).
         startup_timeout: seconds `start()` waits for the app to accept connections.
@@ -337,7 +339,8 @@ class LiveServer:
             return
         waiting = asyncio.run_coroutine_threadsafe(asyncio.wait_for(self._recorder.settle(), timeout), self._loop)
         try:
-            waiting.result(timeout + _JOIN_SLACK)
+            # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
+            waiting.result(timeout)
         except (asyncio.TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             waiting.cancel()
 

@@ -67,6 +67,9 @@ class Settings:
         return f"app {self.app!r} (from {self.app_source})"
 
 
+SETTINGS = pytest.StashKey[Settings]()
+
+
 @dataclass(frozen=True)
 class MarkerSettings:
     """What the `asgi_app` markers on one test say."""

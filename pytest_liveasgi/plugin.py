@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
 from ._errors import LiveServerError
-from ._loading import describe_app, load_app
+from ._loading import describe_app
 from ._reporting import exchange_sections, finish_servers, report_server_exceptions
+from ._resolution import (
+    RESOLVED_APP,
+    configured_app,
+    fail,
+    or_fail,
+    server_for_test,
+    session_server,
+    start_server,
+    wants_server_exceptions,
+)
 from ._server import LiveServer
 from ._session import SESSION_SERVER, SessionServer, misuse_of_session_server
-from ._settings import MARKER, NO_APP_MESSAGE, NoAppError, Settings, add_options, read_markers, read_settings
+from ._settings import MARKER, SETTINGS, add_options, read_settings
 
-T = TypeVar("T")
-
-SETTINGS = pytest.StashKey[Settings]()
-_RESOLVED_APP = pytest.StashKey[tuple[Any, str]]()
 _TEST_SERVERS = pytest.StashKey[list[LiveServer]]()
 _EXCHANGES_SHOWN = pytest.StashKey[bool]()
 
@@ -102,33 +108,6 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
             longrepr.addsection("pytest-liveasgi hint", hint)
 
 
-def _fail(error: LiveServerError) -> NoReturn:
-    __tracebackhide__ = True
-    pytest.fail(f"pytest-liveasgi: {error}", pytrace=False)
-
-
-def _or_fail(function: Callable[[pytest.FixtureRequest], T], request: pytest.FixtureRequest) -> T:
-    """Call `function`; turn a LiveServerError into a clean test error (no chained traceback)."""
-    __tracebackhide__ = True
-    try:
-        return function(request)
-    except LiveServerError as exc:
-        error = exc
-    _fail(error)
-
-
-def _configured_app(request: pytest.FixtureRequest) -> tuple[Any, str]:
-    """The app for this test (marker, then CLI, then ini) and where it came from."""
-    markers = read_markers(request.node)
-    factory = bool(markers.options.get("factory", request.config.stash[SETTINGS].options.get("factory", False)))
-    if markers.has_app:
-        return load_app(markers.app, factory=factory), f"{describe_app(markers.app)} from {markers.app_source}"
-    settings = request.config.stash[SETTINGS]
-    if settings.app is None:
-        raise NoAppError(NO_APP_MESSAGE)
-    return load_app(settings.app, factory=factory), f"{settings.app!r} from {settings.app_source}"
-
-
 @pytest.fixture
 def asgi_app(request: pytest.FixtureRequest) -> Any:
     """The ASGI app for this test's `live_server`.
@@ -137,32 +116,9 @@ def asgi_app(request: pytest.FixtureRequest) -> Any:
     then the ``asgi_app`` ini option. Override this fixture (e.g. in conftest.py) to build
     the app in Python: ``return create_app(testing=True)``.
     """
-    app, source = _or_fail(_configured_app, request)
-    request.node.stash[_RESOLVED_APP] = (app, source)
+    app, source = or_fail(configured_app, request)
+    request.node.stash[RESOLVED_APP] = (app, source)
     return app
-
-
-def _server_for_test(request: pytest.FixtureRequest) -> LiveServer:
-    markers = read_markers(request.node)
-    if markers.has_app:
-        app, source = _configured_app(request)
-    else:
-        app = request.getfixturevalue("asgi_app")
-        resolved = request.node.stash.get(_RESOLVED_APP, None)
-        source = resolved[1] if resolved and resolved[0] is app else f"{describe_app(app)} from your asgi_app fixture"
-    options = {**request.config.stash[SETTINGS].options, **markers.options}
-    options.pop("factory", None)
-    options["raise_server_exceptions"] = False  # the fixture reports them per test instead
-    server = LiveServer(app, **options)
-    server.app_description = source
-    server.label_requests(request.node.nodeid)
-    return server.start()
-
-
-def _wants_server_exceptions(request: pytest.FixtureRequest) -> bool:
-    markers = read_markers(request.node)
-    default = request.config.stash[SETTINGS].options["raise_server_exceptions"]
-    return bool(markers.options.get("raise_server_exceptions", default))
 
 
 @pytest.fixture
@@ -174,12 +130,12 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     once per test. An exception that escapes the app during the test makes the test
     ERROR at teardown with the server traceback (unless ``raise_server_exceptions=False``).
     """
-    server = _or_fail(_server_for_test, request)
+    server = or_fail(server_for_test, request)
     request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
     try:
         yield server
     finally:
-        finish_servers([server], request.node.nodeid, _wants_server_exceptions(request))
+        finish_servers([server], request.node.nodeid, wants_server_exceptions(request))
 
 
 @pytest.fixture
@@ -195,25 +151,21 @@ def live_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[...
 
     def start(app: Any, **options: Any) -> LiveServer:
         __tracebackhide__ = True
-        merged = {**settings.options, **options, "raise_server_exceptions": False}
+        source = f"{describe_app(app)} from live_server_factory"
         try:
-            loaded = load_app(app, factory=bool(merged.pop("factory", False)))
-            server = LiveServer(loaded, **merged)
-            server.app_description = f"{describe_app(app)} from live_server_factory"
-            server.label_requests(request.node.nodeid)
-            server.start()
+            server = start_server(app, source, {**settings.options, **options}, request.node.nodeid)
         except LiveServerError as exc:
             error = exc
         else:
             servers.append(server)
             request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
             return server
-        _fail(error)
+        fail(error)
 
     try:
         yield start
     finally:
-        finish_servers(servers, request.node.nodeid, _wants_server_exceptions(request))
+        finish_servers(servers, request.node.nodeid, wants_server_exceptions(request))
 
 
 @pytest.fixture
@@ -231,48 +183,26 @@ def live_server_session(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     Exceptions that escape the app are attributed to the test that was running and make
     it ERROR at teardown. Lifespan startup runs once, before the first test that uses it.
     """
-    server = _or_fail(_start_session_server, request)
+    server = or_fail(session_server, request)
     holder = request.config.stash[SESSION_SERVER]
     holder.server = server
     try:
         yield server
     finally:
         holder.server = None
-        stop_error: LiveServerError | None = None
-        try:
-            server.stop()
-        except LiveServerError as error:
-            stop_error = error
-        if stop_error is not None:
-            _fail(stop_error)
-
-
-def _start_session_server(request: pytest.FixtureRequest) -> LiveServer:
-    settings = request.config.stash[SETTINGS]
-    if settings.app is None:
-        raise NoAppError(
-            "live_server_session serves the app configured for the whole session, and none is: "
-            "give --asgi-app package.module:app or 'asgi_app = package.module:app' in the pytest "
-            "ini file (markers and the asgi_app fixture configure live_server, the per-test server)"
-        )
-    options = dict(settings.options)
-    factory = bool(options.pop("factory", False))
-    options["raise_server_exceptions"] = False
-    server = LiveServer(load_app(settings.app, factory=factory), **options)
-    server.app_description = f"{settings.app!r} from {settings.app_source}"
-    return server.start()
+        finish_servers([server], "the end of the session", wants_server_exceptions(request))
 
 
 @pytest.fixture(autouse=True)
 def _liveasgi_session_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """Report what the session server's app raised during this test (internal)."""
     if "live_server_session" in request.fixturenames:
-        _or_fail(misuse_of_session_server, request)
+        or_fail(misuse_of_session_server, request)
     yield
     server = request.config.stash[SESSION_SERVER].server
     if server is None or not server.running:
         return
     server.settle()
     exceptions = server.take_exceptions()
-    if exceptions and _wants_server_exceptions(request):
+    if exceptions and wants_server_exceptions(request):
         report_server_exceptions(exceptions, request.node.nodeid)
