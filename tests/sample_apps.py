@@ -2,8 +2,6 @@
 
 import asyncio
 import contextlib
-import json
-import os
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse

@@ -2,8 +2,8 @@ import contextlib
 
 import httpx
 import pytest
-
 import services
+
 from pytest_liveasgi import LiveServer
 
 
