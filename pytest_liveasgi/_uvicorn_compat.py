@@ -19,6 +19,7 @@ and we fall back to uvicorn's own `Server.shutdown` (correct, ~100 ms slower).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ RESERVED_OPTIONS = {
 }
 
 
+@functools.cache
 def config_option_names() -> frozenset[str]:
     """The keyword arguments of `uvicorn.Config` in the installed uvicorn."""
     parameters = inspect.signature(uvicorn.Config.__init__).parameters
@@ -143,5 +145,15 @@ def loop_factory(config: uvicorn.Config) -> Callable[[], asyncio.AbstractEventLo
     # uvicorn >= 0.36 exposes get_loop_factory(); older ones set a global policy in
     # setup_event_loop(), which we must not do to the test process.
     get_factory = getattr(config, "get_loop_factory", None)
-    factory = get_factory() if get_factory is not None else None
-    return factory if factory is not None else asyncio.new_event_loop
+    if get_factory is None:
+        return asyncio.new_event_loop
+    # loop="auto" tries `import uvloop` on every call, and a failed import is not
+    # cached: it scans sys.path each time (~0.1 ms per server start).
+    key = (config.loop, bool(getattr(config, "use_subprocess", False)))
+    factory = _loop_factories.get(key)
+    if factory is None:
+        factory = _loop_factories[key] = get_factory() or asyncio.new_event_loop
+    return factory
+
+
+_loop_factories: dict[tuple[Any, bool], Callable[[], asyncio.AbstractEventLoop]] = {}
