@@ -143,6 +143,7 @@ class LiveServer:
         self._startup_failure: str | None = None
         self._shutdown_failure: str | None = None
         self._cut_off: list[str] = []
+        self._loop_answered: threading.Event | None = None
         self._log = ThreadLogCollector()
         self._access_filter: ThreadLogFilter | None = None
         self._state = "new"
@@ -337,12 +338,16 @@ class LiveServer:
         have finished, so that an exception raised after the response is recorded."""
         if not self.running or self._loop is None or self._recorder is None:
             return
+        if self._loop_answered is not None and not self._loop_answered.is_set():
+            return  # the loop has not come back since the last timeout: it is blocked
         waiting = asyncio.run_coroutine_threadsafe(asyncio.wait_for(self._recorder.settle(), timeout), self._loop)
         try:
             # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
             waiting.result(timeout)
         except (asyncio.TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             waiting.cancel()
+            self._loop_answered = threading.Event()
+            self._loop.call_soon_threadsafe(self._loop_answered.set)
 
     # -- internals ---------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's tests. Installs the test dependencies into .venv and, as root,
 # Debian's Chromium for the browser tests (they skip, saying why, without it).
-LIVEASGI_EXTRAS=test
+LIVEASGI_EXTRAS=test,lint,docs
 source "$(dirname "$0")/_venv.sh"
 if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
