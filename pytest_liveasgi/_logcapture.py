@@ -1,4 +1,4 @@
-"""Collects what uvicorn logs from one thread, for error messages.
+"""Collects what uvicorn logs from one thread while it starts or stops, for error messages.
 
 The records still reach every other handler (pytest's capture, the user's own): the
 collector only keeps a copy to put into a `StartupError` or shutdown error.
@@ -20,9 +20,15 @@ class ThreadLogCollector(logging.Handler):
         self.thread_id: int | None = None
         self._lines: list[str] = []
         self._lock_lines = threading.Lock()
+        self._forward_to_last_resort = False
         self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        last_resort = logging.lastResort
+        # Our handler would otherwise stop Python's last-resort stderr output for users
+        # who configured no logging at all.
+        if self._forward_to_last_resort and last_resort is not None and record.levelno >= last_resort.level:
+            last_resort.handle(record)
         if record.thread != self.thread_id:
             return
         try:
@@ -38,7 +44,10 @@ class ThreadLogCollector(logging.Handler):
         return "\n".join(taken)
 
     def attach(self) -> None:
-        logging.getLogger(UVICORN_ERROR_LOGGER).addHandler(self)
+        logger = logging.getLogger(UVICORN_ERROR_LOGGER)
+        if self not in logger.handlers:
+            self._forward_to_last_resort = not logger.hasHandlers()
+            logger.addHandler(self)
 
     def detach(self) -> None:
         logging.getLogger(UVICORN_ERROR_LOGGER).removeHandler(self)

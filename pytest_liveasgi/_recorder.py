@@ -144,7 +144,7 @@ class Recorder:
         except asyncio.CancelledError:
             cut_off = True
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             if not call.disconnected and not _is_disconnect(exc):
                 call.error = f"{type(exc).__name__}: {exc}"
                 self._record(call, exc)

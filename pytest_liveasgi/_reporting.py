@@ -25,6 +25,8 @@ def finish_servers(servers: list[LiveServer], nodeid: str, report_exceptions: bo
             server.stop()
         except LiveServerError as error:
             stop_errors.append(f"pytest-liveasgi: {error}")
+        except Exception as error:  # e.g. a LiveServerWarning under filterwarnings=error
+            stop_errors.append(f"pytest-liveasgi: stopping {server.app_description}: {type(error).__name__}: {error}")
     if exceptions and report_exceptions:
         report_server_exceptions(exceptions, nodeid, extra=stop_errors)
     if stop_errors:

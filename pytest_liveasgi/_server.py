@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import difflib
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -32,6 +33,7 @@ from ._uvicorn_compat import (
     lifespan_shutdown_failed,
     loop_factory,
     refresh_default_headers,
+    shutdown_wsgi_executor,
 )
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
@@ -65,9 +67,16 @@ def check_uvicorn_options(options: dict[str, Any], source: str = "LiveServer") -
 
 def check_timeout(name: str, value: object, source: str = "LiveServer") -> float:
     """A positive number of seconds, or an `OptionError` naming `name` and `source`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
         raise OptionError(f"{source}: {name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def check_flag(name: str, value: object, source: str = "LiveServer") -> bool:
+    """A real bool, or an `OptionError` naming `name` and `source` (no truthy strings)."""
+    if not isinstance(value, bool):
+        raise OptionError(f"{source}: {name} must be True or False, got {value!r}")
+    return value
 
 
 class LiveServer:
@@ -117,10 +126,10 @@ class LiveServer:
         self.app_description = describe_app(app)
         self.host = host
         self.port = port
-        self.https = bool(https)
+        self.https = check_flag("https", https)
         self.startup_timeout = check_timeout("startup_timeout", startup_timeout)
         self.shutdown_timeout = check_timeout("shutdown_timeout", shutdown_timeout)
-        self.raise_server_exceptions = bool(raise_server_exceptions)
+        self.raise_server_exceptions = check_flag("raise_server_exceptions", raise_server_exceptions)
         if isinstance(exchange_log_size, bool) or not isinstance(exchange_log_size, int) or exchange_log_size < 0:
             raise OptionError(f"LiveServer: exchange_log_size must be a whole number >= 0, got {exchange_log_size!r}")
         self.exchange_log_size = exchange_log_size
@@ -263,6 +272,7 @@ class LiveServer:
             self._release()
             self._state = "failed"
             raise StartupError(self._startup_message(self._startup_failure))
+        self._log.detach()  # attached again while stopping
         self._state = "running"
         return self
 
@@ -281,6 +291,7 @@ class LiveServer:
         assert self._loop is not None
         assert self._stop_requested is not None
         assert self._thread is not None
+        self._log.attach()
         self._loop.call_soon_threadsafe(self._stop_requested.set)
         self._thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
         problems: list[str] = []
@@ -294,23 +305,27 @@ class LiveServer:
             self._socket = None
         self._release()
         self._state = "stopped"
-        if self._cut_off:
-            warnings.warn(
-                LiveServerWarning(
-                    f"stopping the server for {self.app_description} cut off what was still running "
-                    f"after shutdown_timeout={self.shutdown_timeout:g} s: " + "; ".join(self._cut_off)
-                ),
-                stacklevel=2,
-            )
         if self._shutdown_failure is not None:
             problems.append(self._shutdown_failure)
         leftover = self.take_exceptions() if self.raise_server_exceptions else []
         if leftover:
             problems.append(format_server_exceptions(leftover))
+        cut_off = ""
+        if self._cut_off:
+            cut_off = (
+                f"cut off what was still running after shutdown_timeout={self.shutdown_timeout:g} s: "
+                + "; ".join(self._cut_off)
+            )
         if problems:
-            error = LiveServerError(f"stopping the server for {self.app_description}: " + "\n".join(problems))
+            error = LiveServerError(
+                f"stopping the server for {self.app_description}: " + "\n".join([*problems, cut_off]).rstrip()
+            )
             error.server_exceptions = leftover  # type: ignore[attr-defined]
             raise error
+        if cut_off:
+            # Last, once everything is released: a filterwarnings=error setting turns
+            # this into an exception.
+            warnings.warn(LiveServerWarning(f"stopping the server for {self.app_description} {cut_off}"), stacklevel=2)
 
     # -- what the app did --------------------------------------------------------
 
@@ -355,7 +370,14 @@ class LiveServer:
         options = dict(self.uvicorn_options)
         self.app = load_app(self._app_spec, factory=bool(options.pop("factory", False)))
         if self.https:
-            self._certificate = GeneratedCertificate(_WILDCARD_HOSTS.get(self.host, self.host))
+            try:
+                self._certificate = GeneratedCertificate(_WILDCARD_HOSTS.get(self.host, self.host))
+            except StartupError:
+                raise
+            except Exception as exc:
+                raise StartupError(
+                    f"cannot make a TLS certificate for host {self.host!r} ({self.app_description}): {exc}"
+                ) from exc
             options.update(ssl_certfile=self._certificate.certfile, ssl_keyfile=self._certificate.keyfile)
         if options.get("access_log", True) is False:
             # uvicorn would empty the 'uvicorn.access' logger's handlers for the whole
@@ -449,6 +471,7 @@ class LiveServer:
             server.config.timeout_graceful_shutdown = max(int(self.shutdown_timeout), 1)
             await server.shutdown()
             return
+        shutdown_wsgi_executor(self._recorder.app)
         budget = max(deadline - self._loop.time(), LIFESPAN_SHUTDOWN_MINIMUM)
         try:
             await asyncio.wait_for(server.lifespan.shutdown(), budget)
@@ -460,11 +483,16 @@ class LiveServer:
             self._shutdown_failure = "lifespan shutdown failed" + (f":\n{logged}" if logged else "")
 
     def _abort_startup(self) -> None:
-        loop, task = self._loop, self._startup_task
+        loop, task, stop_requested = self._loop, self._startup_task, self._stop_requested
         if loop is not None and task is not None:
             loop.call_soon_threadsafe(task.cancel)
+        if loop is not None and stop_requested is not None:
+            # Startup may have completed just as the wait timed out: then stop normally.
+            loop.call_soon_threadsafe(stop_requested.set)
         if self._thread is not None:
-            self._thread.join(LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
+            self._thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
+            if self._thread.is_alive():
+                self._socket = None  # still in use by a blocked loop; the thread closes it
         self._release()
         self._state = "failed"
 

@@ -11,6 +11,7 @@ import pytest
 from ._errors import LiveServerError
 from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE
 from ._server import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, check_timeout, check_uvicorn_options
+from ._uvicorn_compat import flag_option_names
 
 MARKER = "asgi_app"
 
@@ -149,12 +150,28 @@ def _ini_server_options(config: pytest.Config) -> dict[str, Any]:
         name, equals, raw = (part.strip() for part in str(line).partition("="))
         if not equals or not name:
             raise LiveServerError(f"{source}: {line!r} is not of the form 'name = value'")
-        options[name] = parse_ini_value(raw)
+        options[name] = parse_ini_flag(name, raw, source) if name in flag_options() else parse_ini_value(raw)
     server_keywords = {name: options.pop(name) for name in list(options) if name in SERVER_KEYWORDS}
     for name in ("startup_timeout", "shutdown_timeout"):
         if name in server_keywords:
             check_timeout(name, server_keywords[name], source=source)
     return {**check_uvicorn_options(options, source=source), **server_keywords}
+
+
+_FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def flag_options() -> frozenset[str]:
+    """The options that are True or False: LiveServer's and uvicorn's."""
+    return flag_option_names() | {"https", "raise_server_exceptions"}
+
+
+def parse_ini_flag(name: str, raw: str, source: str) -> bool:
+    """true/false (or yes/no, on/off, 1/0) for an option that is a flag, else an error."""
+    try:
+        return _FLAG_WORDS[raw.lower()]
+    except KeyError:
+        raise LiveServerError(f"{source}: {name} must be true or false, got {raw!r}") from None
 
 
 def parse_ini_value(raw: str) -> Any:

@@ -48,7 +48,19 @@ RESERVED_OPTIONS = {
         "closes every handler); configure the 'uvicorn' loggers yourself"
     ),
     "timeout_graceful_shutdown": "use `shutdown_timeout`",
+    "log_level": (
+        "uvicorn would set the level of the 'uvicorn' loggers for the whole process and never "
+        "undo it; set levels yourself (caplog.set_level(...), or logging.getLogger('uvicorn').setLevel(...))"
+    ),
+    "limit_max_requests": "the server runs until the fixture or stop() ends it",
 }
+
+
+@functools.cache
+def flag_option_names() -> frozenset[str]:
+    """The `uvicorn.Config` keywords whose default is True or False."""
+    parameters = inspect.signature(uvicorn.Config.__init__).parameters
+    return frozenset(name for name, parameter in parameters.items() if isinstance(parameter.default, bool))
 
 
 @functools.cache
@@ -138,7 +150,24 @@ def lifespan_shutdown_failed(server: uvicorn.Server) -> bool:
     lifespan = server.lifespan
     if getattr(lifespan, "shutdown_failed", False):
         return True
-    return bool(getattr(lifespan, "error_occurred", False)) and server.config.lifespan == "on"
+    # uvicorn < 0.33 spelled it `error_occured`.
+    errored = getattr(lifespan, "error_occurred", False) or getattr(lifespan, "error_occured", False)
+    return bool(errored) and server.config.lifespan == "on"
+
+
+def shutdown_wsgi_executor(app: Any) -> None:
+    """Shut down the thread pool of uvicorn's WSGI adapter, if `app` wraps one.
+
+    uvicorn's WSGIMiddleware makes its own ThreadPoolExecutor and never shuts it down:
+    each stopped WSGI server would leave its worker threads behind.
+    """
+    seen = 0
+    while app is not None and seen < 16:
+        executor = getattr(app, "executor", None)
+        if executor is not None and hasattr(executor, "shutdown"):
+            executor.shutdown(wait=False, cancel_futures=True)
+            return
+        app, seen = getattr(app, "app", None), seen + 1
 
 
 def loop_factory(config: uvicorn.Config) -> Callable[[], asyncio.AbstractEventLoop]:

@@ -274,3 +274,15 @@ def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
         str(examples), "-c", str(examples / "pytest.ini"), "--rootdir", str(examples)
     )
     result.assert_outcomes(passed=9)
+
+
+def test_ini_flags_accept_on_off_words_and_reject_others(apps: pytest.Pytester) -> None:
+    apps.makeini("[pytest]\nasgi_app = apps:app\nasgi_server_options =\n    https = off\n    lifespan = on\n")
+    apps.makepyfile("def test_it(live_server):\n    assert live_server.url.startswith('http://')\n")
+    apps.runpytest().assert_outcomes(passed=1)
+    apps.makeini("[pytest]\nasgi_app = apps:app\nasgi_server_options = access_log = maybe\n")
+    result = apps.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: ini option asgi_server_options: access_log must be true or false, got 'maybe'"]
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
+import warnings
 
 import httpx
 import pytest
@@ -235,3 +237,82 @@ def test_logging_configuration_is_left_alone() -> None:
         ]
     finally:
         root.removeHandler(own)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"startup_timeout": float("inf")}, "startup_timeout must be a positive number of seconds, got inf"),
+        ({"https": "off"}, "https must be True or False, got 'off'"),
+        ({"raise_server_exceptions": "no"}, "raise_server_exceptions must be True or False, got 'no'"),
+        ({"log_level": "debug"}, "option 'log_level' is not supported: uvicorn would set the level"),
+        ({"limit_max_requests": 3}, "option 'limit_max_requests' is not supported"),
+    ],
+)
+def test_options_that_would_be_misread_are_rejected(options: dict[str, object], message: str) -> None:
+    with pytest.raises(OptionError) as raised:
+        LiveServer(sample_apps.app, **options)  # type: ignore[arg-type]
+    assert message in str(raised.value)
+
+
+def test_startup_that_completes_as_the_timeout_hits_is_stopped_cleanly() -> None:
+    async def slow_notify() -> None:
+        await asyncio.sleep(0.4)  # runs right after startup, before start() hears of it
+
+    with pytest.raises(StartupError, match="did not start within"):
+        LiveServer(sample_apps.app, startup_timeout=0.2, callback_notify=slow_notify).start()
+    assert liveasgi_threads() == []
+
+
+def test_a_cut_off_warning_turned_error_still_leaves_nothing_running() -> None:
+    server = LiveServer(sample_apps.app, shutdown_timeout=0.2).start()
+    client = socket.create_connection(("127.0.0.1", server.port))
+    client.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 5
+    while not server.running_requests():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(LiveServerWarning, match="GET /slow"):
+            server.stop()
+    client.close()
+    assert liveasgi_threads() == []
+
+
+def test_system_exit_in_a_handler_is_recorded() -> None:
+    async def bails_out(scope: dict[str, object], receive: object, send: object) -> None:
+        raise SystemExit("handler bailed out")
+
+    with LiveServer(bails_out, lifespan="off") as server:
+        assert httpx.get(server.url).status_code == 500
+        server.settle()
+        [recorded] = server.take_exceptions()
+    assert isinstance(recorded.exception, SystemExit)
+
+
+def test_lifespan_shutdown_exception_is_reported() -> None:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        await receive()  # type: ignore[operator]
+        await send({"type": "lifespan.startup.complete"})  # type: ignore[operator]
+        await receive()  # type: ignore[operator]
+        raise RuntimeError("could not close the pool")
+
+    server = LiveServer(app, lifespan="on").start()
+    with pytest.raises(LiveServerError, match="lifespan shutdown failed"):
+        server.stop()
+
+
+def test_stopped_wsgi_servers_leave_no_worker_threads() -> None:
+    def wsgi_app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        start_response("200 OK", [("content-type", "text/plain")])  # type: ignore[operator]
+        return [b"wsgi"]
+
+    before = set(threading.enumerate())
+    for _ in range(5):
+        with LiveServer(wsgi_app, interface="wsgi") as server:
+            assert httpx.get(server.url).text == "wsgi"
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(threading.enumerate()) - before == set()
