@@ -303,6 +303,7 @@ def test_lifespan_shutdown_exception_is_reported() -> None:
         server.stop()
 
 
+@pytest.mark.filterwarnings("ignore:Uvicorn's native WSGI implementation is deprecated:DeprecationWarning")
 def test_stopped_wsgi_servers_leave_no_worker_threads() -> None:
     def wsgi_app(environ: dict[str, object], start_response: object) -> list[bytes]:
         start_response("200 OK", [("content-type", "text/plain")])  # type: ignore[operator]
