@@ -176,18 +176,23 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def bench_cycle(sizes: Sizes, client: httpx.Client) -> dict[str, Row]:
-    every = max(sizes.cycles // sizes.subprocess_cycles, 1)
-    section(f"1. start -> first response -> stop ({sizes.cycles} cycles, interleaved; subprocess every {every})")
+    rounds = max(min(4, sizes.cycles // 10), 1)
+    block = max(sizes.cycles // rounds, 1)
+    section(
+        f"1. start -> first response -> stop ({rounds * block} cycles each, in {rounds} rounds of alternating "
+        f"blocks of {block}; {sizes.subprocess_cycles} subprocess cycles)"
+    )
     close = {"connection": "close"}
     live: list[float] = []
     parts: dict[str, list[float]] = {"start": [], "response": [], "stop": []}
     naive: list[float] = []
     spawned: list[float] = []
     raw: list[float] = []
-    # The order alternates (N L R, R L N, N L R, ...): half the LiveServer cycles follow
-    # a naive or subprocess cycle, i.e. ~200 ms of a mostly idle CPU, half do not.
-    after: dict[str, list[float]] = {"naive": [], "live": []}
-    previous = ["naive"]
+    # Variants run in blocks, alternating block order each round: back to back, as the
+    # servers of a test suite start one after another. A cycle right after ~200 ms of a
+    # mostly idle CPU (what a naive cycle is) runs markedly slower on this VM, whatever
+    # the code; that case is measured apart, in the "after 200 ms idle" row.
+    idle: list[float] = []
 
     def live_cycle() -> None:
         t0 = time.perf_counter()
@@ -198,8 +203,6 @@ def bench_cycle(sizes: Sizes, client: httpx.Client) -> dict[str, Row]:
         server.stop()
         t3 = time.perf_counter()
         live.append(t3 - t0)
-        after[previous[0]].append(t3 - t0)
-        previous[0] = "live"
         parts["start"].append(t1 - t0)
         parts["response"].append(t2 - t1)
         parts["stop"].append(t3 - t2)
@@ -212,7 +215,6 @@ def bench_cycle(sizes: Sizes, client: httpx.Client) -> dict[str, Row]:
                     pass
 
         raw.append(timed(cycle))
-        previous[0] = "live"
 
     def naive_cycle() -> None:
         def cycle() -> None:
@@ -220,7 +222,6 @@ def bench_cycle(sizes: Sizes, client: httpx.Client) -> dict[str, Row]:
                 client.get(server.url + "/", headers=close).raise_for_status()
 
         naive.append(timed(cycle))
-        previous[0] = "naive"
 
     def subprocess_cycle() -> None:
         def cycle() -> None:
@@ -228,26 +229,32 @@ def bench_cycle(sizes: Sizes, client: httpx.Client) -> dict[str, Row]:
                 client.get(url + "/", headers=close).raise_for_status()
 
         spawned.append(timed(cycle))
-        previous[0] = "naive"
 
     for _ in range(3):  # warm up imports and caches
         live_cycle()
         raw_cycle()
         naive_cycle()
-    for samples in (live, raw, naive, *parts.values(), *after.values()):
+    for samples in (live, raw, naive, *parts.values()):
         samples.clear()
-    for index in range(sizes.cycles):
-        # Alternate the order so neither variant always runs right after the other.
-        for cycle in (raw_cycle, live_cycle, naive_cycle) if index % 2 else (naive_cycle, live_cycle, raw_cycle):
-            cycle()
-        if index % every == 0:
+    for round_index in range(rounds):
+        order = (live_cycle, raw_cycle, naive_cycle)
+        for cycle in order if round_index % 2 == 0 else order[::-1]:
+            for _ in range(block):
+                cycle()
+        spawns = sizes.subprocess_cycles // rounds + (round_index < sizes.subprocess_cycles % rounds)
+        for _ in range(spawns):
             subprocess_cycle()
+    for _ in range(max(block // 5, 3)):
+        time.sleep(0.2)
+        live_cycle()
+        idle.append(live.pop())
+        for samples in parts.values():
+            samples.pop()
     rows = {"live": report("LiveServer cycle", live, "httpx request, Connection: close")}
     report("  of which start()", parts["start"])
     report("  of which first response", parts["response"])
     report("  of which stop()", parts["stop"])
-    report("  those right after a naive or subprocess cycle", after["naive"], "the CPU was mostly idle ~200 ms")
-    report("  those right after a LiveServer cycle", after["live"])
+    report("LiveServer cycle after 200 ms idle", idle, "a cold CPU: not the steady state of a suite")
     report("LiveServer cycle, raw socket request", raw, "the same without httpx: the server's share")
     rows["naive"] = report("naive thread cycle (poll started, should_exit)", naive)
     rows["subprocess"] = report("uvicorn subprocess cycle (poll port)", spawned)

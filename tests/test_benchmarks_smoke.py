@@ -12,6 +12,7 @@ RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 ROWS = [
     "LiveServer cycle",
+    "LiveServer cycle after 200 ms idle",
     "naive thread cycle (poll started, should_exit)",
     "uvicorn subprocess cycle (poll port)",
     "per-test overhead: live_server",
