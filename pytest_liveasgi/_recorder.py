@@ -191,3 +191,11 @@ def format_app_traceback(exc: BaseException) -> str:
 
 def _is_disconnect(exc: BaseException) -> bool:
     return any(cls.__name__ in _DISCONNECT_EXCEPTIONS for cls in type(exc).__mro__)
+
+
+def format_server_exceptions(exceptions: list[ServerException]) -> str:
+    """The report text for exceptions that escaped the app."""
+    parts = [f"{len(exceptions)} exception(s) escaped the app while it served requests:"]
+    for recorded in exceptions:
+        parts.append(f"--- {recorded.request} ---\n{recorded.traceback.rstrip()}")
+    return "\n".join(parts)

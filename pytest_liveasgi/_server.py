@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import difflib
-import logging
-import math
 import socket
 import ssl
 import threading
@@ -24,12 +21,12 @@ from ._errors import LiveServerError, LiveServerWarning, OptionError, StartupErr
 from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
 from ._logcapture import ThreadLogCollector, ThreadLogFilter
-from ._recorder import Recorder, ServerException
+from ._options import check_flag, check_timeout, check_uvicorn_options
+from ._recorder import Recorder, ServerException, format_server_exceptions
+from ._serving_loop import close_loop, guarded_startup, refresh_headers_every_second, startup_cause
 from ._tls import GeneratedCertificate
 from ._uvicorn_compat import (
-    RESERVED_OPTIONS,
     ConnectionTracker,
-    config_option_names,
     lifespan_shutdown_failed,
     loop_factory,
     refresh_default_headers,
@@ -47,36 +44,6 @@ _JOIN_SLACK = 1.0
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 
 _default_client_context: ssl.SSLContext | None = None
-
-
-def check_uvicorn_options(options: dict[str, Any], source: str = "LiveServer") -> dict[str, Any]:
-    """Reject unknown or reserved `uvicorn.Config` keywords, naming them and `source`."""
-    known = config_option_names()
-    for name in options:
-        if name in RESERVED_OPTIONS:
-            raise OptionError(f"{source}: option {name!r} is not supported: {RESERVED_OPTIONS[name]}")
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise OptionError(
-                f"{source}: unknown server option {name!r}{hint}; server options are the "
-                f"keyword arguments of uvicorn.Config (uvicorn {uvicorn.__version__})"
-            )
-    return dict(options)
-
-
-def check_timeout(name: str, value: object, source: str = "LiveServer") -> float:
-    """A positive number of seconds, or an `OptionError` naming `name` and `source`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise OptionError(f"{source}: {name} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def check_flag(name: str, value: object, source: str = "LiveServer") -> bool:
-    """A real bool, or an `OptionError` naming `name` and `source` (no truthy strings)."""
-    if not isinstance(value, bool):
-        raise OptionError(f"{source}: {name} must be True or False, got {value!r}")
-    return value
 
 
 class LiveServer:
@@ -426,7 +393,7 @@ class LiveServer:
             else:
                 self._shutdown_failure = f"the server thread crashed: {type(exc).__name__}: {exc}"
         finally:
-            _close_loop(loop)
+            close_loop(loop, LIFESPAN_SHUTDOWN_MINIMUM)
             sock.close()
             self._started.set()
 
@@ -436,20 +403,20 @@ class LiveServer:
         server = uvicorn.Server(config)
         tracker = ConnectionTracker(server)
         server.lifespan = config.lifespan_class(config)
-        self._startup_task = asyncio.ensure_future(_guarded_startup(server, sock))
+        self._startup_task = asyncio.ensure_future(guarded_startup(server, sock))
         try:
             await self._startup_task
         except asyncio.CancelledError:
             self._startup_failure = self._startup_failure or "startup was cancelled"
             return
         except Exception as exc:
-            self._startup_failure = _startup_cause(exc, server)
+            self._startup_failure = startup_cause(exc, server)
             return
         if not server.started:
             self._startup_failure = "lifespan startup failed"
             return
         await refresh_default_headers(server)
-        ticker = asyncio.ensure_future(_refresh_headers_every_second(server))
+        ticker = asyncio.ensure_future(refresh_headers_every_second(server))
         self._started.set()
         await self._stop_requested.wait()
         ticker.cancel()
@@ -511,55 +478,3 @@ class LiveServer:
             self._socket.close()
         if self._certificate is not None:
             self._certificate.remove()
-
-
-def format_server_exceptions(exceptions: list[ServerException]) -> str:
-    """The report text for exceptions that escaped the app."""
-    parts = [f"{len(exceptions)} exception(s) escaped the app while it served requests:"]
-    for recorded in exceptions:
-        parts.append(f"--- {recorded.request} ---\n{recorded.traceback.rstrip()}")
-    return "\n".join(parts)
-
-
-async def _refresh_headers_every_second(server: uvicorn.Server) -> None:
-    while True:
-        await asyncio.sleep(1)
-        await refresh_default_headers(server)
-
-
-class _UvicornExited(Exception):
-    """uvicorn called sys.exit() during startup."""
-
-
-async def _guarded_startup(server: uvicorn.Server, sock: socket.socket) -> None:
-    # uvicorn >= 0.31 calls sys.exit() when lifespan startup fails; a SystemExit that
-    # reaches asyncio's task machinery would escape the event loop itself.
-    try:
-        await server.startup(sockets=[sock])
-    except SystemExit:
-        raise _UvicornExited() from None
-
-
-def _startup_cause(exc: BaseException, server: uvicorn.Server) -> str:
-    if getattr(server.lifespan, "should_exit", False):
-        return "lifespan startup failed"
-    if isinstance(exc, _UvicornExited):
-        return "uvicorn gave up during startup (see its log below)"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is left on the loop (bounded), then close it."""
-    try:
-        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            loop.run_until_complete(asyncio.wait(leftovers, timeout=LIFESPAN_SHUTDOWN_MINIMUM))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        # A WSGI request stuck in the thread pool must not hold the thread forever.
-        loop.run_until_complete(asyncio.wait([loop.create_task(loop.shutdown_default_executor())], timeout=_JOIN_SLACK))
-    except Exception:  # closing must never hide the real outcome
-        logging.getLogger(__name__).debug("error while closing the server loop", exc_info=True)
-    finally:
-        loop.close()

@@ -10,7 +10,8 @@ import pytest
 
 from ._errors import LiveServerError
 from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE
-from ._server import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, check_timeout, check_uvicorn_options
+from ._options import check_timeout, check_uvicorn_options
+from ._server import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
 from ._uvicorn_compat import flag_option_names
 
 MARKER = "asgi_app"
