@@ -1,5 +1,11 @@
 """The server lifecycle: `LiveServer` runs an app with uvicorn in a background thread.
 
+`LiveServer` is an explicit state machine (`State`) guarded by one lock. Starting,
+stopping, a failed start and an interruption (Ctrl-C at any point) all end in the same
+release path. What the server thread uses lives in `_ServerThread`, which never refers
+back to the `LiveServer`: a server dropped while running can be collected, and its
+finalizer stops the thread.
+
 This module never imports pytest: `LiveServer` works in scripts too.
 """
 
@@ -7,10 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import enum
+import logging
 import socket
 import ssl
 import threading
+import time
 import warnings
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
 from types import TracebackType
 from typing import Any
 
@@ -22,28 +34,80 @@ from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
 from ._logcapture import ThreadLogCollector, ThreadLogFilter
 from ._options import check_flag, check_timeout, check_uvicorn_options
-from ._recorder import Recorder, ServerException, format_server_exceptions
-from ._serving_loop import close_loop, guarded_startup, refresh_headers_every_second, startup_cause
+from ._recorder import Recorder, ServerException, format_app_traceback, format_server_exceptions
 from ._tls import GeneratedCertificate
 from ._uvicorn_compat import (
     ConnectionTracker,
+    LoopOptionError,
+    UvicornExited,
+    close_loop,
+    close_wsgi_adapter,
+    guarded_startup,
+    is_lifespan_log_record,
     lifespan_shutdown_failed,
+    lifespan_startup_failed,
     loop_factory,
     refresh_default_headers,
-    shutdown_wsgi_executor,
+    refresh_headers_every_second,
+    wsgi_adapter_made_by_uvicorn,
 )
 
 DEFAULT_STARTUP_TIMEOUT = 10.0
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
-# Lifespan shutdown runs after in-flight work, with what is left of the shutdown
-# timeout but never less than this, so a stuck request cannot starve it.
+
+# The budgets. The server thread's own worst case after a stop request is
+#   shutdown_timeout (in-flight work) + CUT_OFF_GRACE (cancelled work unwinds)
+#   + LIFESPAN_SHUTDOWN_MINIMUM (lifespan shutdown always gets this much) + CLOSE_BUDGET (loop closes);
+# stop() waits that plus JOIN_MARGIN, so a thread still alive then really is blocked.
 LIFESPAN_SHUTDOWN_MINIMUM = 0.5
-# Time for cancelled tasks to unwind and the loop to close after the budget above.
-_JOIN_SLACK = 1.0
+CUT_OFF_GRACE = 0.25
+CLOSE_BUDGET = 0.25
+JOIN_MARGIN = 0.5
+STOP_SLACK = CUT_OFF_GRACE + CLOSE_BUDGET + JOIN_MARGIN
+"""`stop()` returns within ``shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK`` seconds."""
+STARTUP_SLACK = LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK
+"""`start()` returns or raises within ``startup_timeout + STARTUP_SLACK`` seconds (a startup that
+completes just as the timeout hits still gets its lifespan shutdown)."""
 
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 
 _default_client_context: ssl.SSLContext | None = None
+
+
+class State(enum.Enum):
+    """Where a `LiveServer` is in its life."""
+
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    """Being stopped, or a stop (or failed start) was interrupted: `stop()` finishes it."""
+    STOPPED = "stopped"
+    FAILED = "failed"
+    """`start()` raised; everything is released."""
+
+
+_started_servers: weakref.WeakSet[LiveServer] = weakref.WeakSet()
+_registry_lock = threading.Lock()
+
+
+def stop_forgotten_servers() -> list[str]:
+    """Stop every server that was started and is still running (or whose stop was
+    interrupted); return their descriptions. Errors from stopping them are dropped:
+    this is a safety net for the end of a session."""
+    with _registry_lock:
+        servers = list(_started_servers)
+    stopped = []
+    for server in servers:
+        if server.state in (State.RUNNING, State.STOPPING):
+            stopped.append(server.app_description)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", LiveServerWarning)
+                    server.stop()
+            except Exception:
+                logging.getLogger(__name__).debug("error stopping %s", server.app_description, exc_info=True)
+    return stopped
 
 
 class LiveServer:
@@ -68,6 +132,8 @@ class LiveServer:
             the app were not consumed with `take_exceptions()`.
         exchange_log_size: how many of the last requests and WebSocket sessions
             `exchanges()` keeps (0 keeps none).
+        description: how messages name the app (default: derived from `app`, e.g.
+            its import string).
         **uvicorn_options: keyword arguments of `uvicorn.Config` (``factory=True``,
             ``lifespan="off"``, ``root_path="/api"``, ``interface="wsgi"``, …).
     """
@@ -83,14 +149,17 @@ class LiveServer:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         raise_server_exceptions: bool = True,
         exchange_log_size: int = DEFAULT_EXCHANGE_LOG_SIZE,
+        description: str | None = None,
         **uvicorn_options: Any,
     ) -> None:
         if not isinstance(host, str):
             raise OptionError(f"LiveServer: host must be a string, got {host!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise OptionError(f"LiveServer: port must be an integer from 0 to 65535, got {port!r}")
+        if description is not None and not isinstance(description, str):
+            raise OptionError(f"LiveServer: description must be a string, got {description!r}")
         self._app_spec = app
-        self.app_description = describe_app(app)
+        self.app_description = description if description is not None else describe_app(app)
         self.host = host
         self.port = port
         self.https = check_flag("https", https)
@@ -108,21 +177,15 @@ class LiveServer:
                 "or your own ssl_certfile= / ssl_keyfile=, not both"
             )
         self.app: Any = None
-        self._certificate: GeneratedCertificate | None = None
         self._recorder: Recorder | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_requested: asyncio.Event | None = None
-        self._startup_task: asyncio.Future[None] | None = None
-        self._started = threading.Event()
-        self._startup_failure: str | None = None
-        self._shutdown_failure: str | None = None
-        self._cut_off: list[str] = []
-        self._loop_answered: threading.Event | None = None
-        self._log = ThreadLogCollector()
-        self._access_filter: ThreadLogFilter | None = None
-        self._state = "new"
+        self._thread: _ServerThread | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        # The one lock: every state change happens under it. The thread that runs start()
+        # or the release path is the owner; others wait on the condition.
+        self._lock = threading.Condition(threading.Lock())
+        self._state = State.NEW
+        self._owner: int | None = None
+        self._end_state = State.STOPPED
 
     # -- addresses -------------------------------------------------------------
 
@@ -141,22 +204,30 @@ class LiveServer:
     @property
     def ca_path(self) -> str | None:
         """With ``https=True``, the CA certificate (PEM) that clients should trust."""
-        return self._certificate.ca_path if self._certificate else None
+        certificate = self._thread.certificate if self._thread else None
+        return certificate.ca_path if certificate else None
 
     @property
     def running(self) -> bool:
         """True between a successful `start()` and `stop()`."""
-        return self._state == "running"
+        return self._state is State.RUNNING
+
+    @property
+    def state(self) -> State:
+        """The lifecycle state: `State.NEW`, ``STARTING``, ``RUNNING``, ``STOPPING``,
+        ``STOPPED`` or ``FAILED``."""
+        return self._state
 
     def __str__(self) -> str:
-        return self.url if self.running else repr(self)
+        # Like `url`: raises when not running, so f"{server}/x" cannot build a wrong URL.
+        return self.url
 
     def __add__(self, path: str) -> str:
         return self.url + path
 
     def __repr__(self) -> str:
         where = f" url={self.url}" if self.running else ""
-        return f"<LiveServer app={self.app_description}{where} {self._state}>"
+        return f"<LiveServer app={self.app_description}{where} {self._state.value}>"
 
     def _serves_tls(self) -> bool:
         return self.https or "ssl_certfile" in self.uvicorn_options or "ssl_context_factory" in self.uvicorn_options
@@ -189,8 +260,9 @@ class LiveServer:
         return options
 
     def _client_ssl_context(self) -> ssl.SSLContext:
-        if self._certificate is not None:
-            return self._certificate.client_context
+        certificate = self._thread.certificate if self._thread else None
+        if certificate is not None:
+            return certificate.client_context
         global _default_client_context
         if _default_client_context is None:
             _default_client_context = ssl.create_default_context()
@@ -212,35 +284,42 @@ class LiveServer:
     def start(self) -> LiveServer:
         """Start serving; return once the server accepts connections.
 
-        Raises `StartupError` within `startup_timeout` if the app cannot be loaded,
-        its lifespan startup fails or hangs, or the address cannot be bound.
+        Raises `StartupError` if the app cannot be loaded, its lifespan startup fails
+        or hangs, or the address cannot be bound. Returns or raises within
+        ``startup_timeout + STARTUP_SLACK`` (1.5 s) seconds, even when the app blocks
+        the event loop during startup (then the server thread is left behind and ends
+        on its own once the blocking call returns). An interruption (Ctrl-C) releases
+        everything before it propagates.
         """
-        if self._state != "new":
-            raise LiveServerError(f"{self!r} was already started; create a new LiveServer")
-        self._state = "starting"
+        with self._lock:
+            if self._state is not State.NEW:
+                raise LiveServerError(f"{self!r} was already started; create a new LiveServer")
+            self._state = State.STARTING
+            self._owner = threading.get_ident()
+        deadline = time.monotonic() + self.startup_timeout + STARTUP_SLACK
+        cause: str | None = None
         try:
-            config = self._load()
-            self._socket = self._bind()
+            thread = self._thread = self._prepare()
+            thread.launch()
+            if not thread.started.wait(self.startup_timeout):
+                thread.startup_timed_out = True
+                cause = f"did not start within startup_timeout={self.startup_timeout:g} s"
+            else:
+                cause = thread.startup_failure
         except BaseException:
-            self._release()
-            self._state = "failed"
+            self._fail_start(deadline)
             raise
-        self._thread = threading.Thread(
-            target=self._run, args=(config, self._socket), name=f"liveasgi {self.app_description}", daemon=True
-        )
-        self._log.attach()
-        self._thread.start()
-        if not self._started.wait(self.startup_timeout):
-            self._abort_startup()
-            cause = f"did not start within startup_timeout={self.startup_timeout:g} s"
-            raise StartupError(self._startup_message(cause))
-        if self._startup_failure is not None:
-            self._thread.join(self.shutdown_timeout + _JOIN_SLACK)
-            self._release()
-            self._state = "failed"
-            raise StartupError(self._startup_message(self._startup_failure))
-        self._log.detach()  # attached again while stopping
-        self._state = "running"
+        if cause is not None:
+            self._fail_start(deadline)
+            raise StartupError(self._startup_message(thread, cause))
+        with self._lock:
+            self._state = State.RUNNING
+            self._owner = None
+            self._lock.notify_all()
+        thread.log.detach()  # attached again while stopping
+        with _registry_lock:
+            _started_servers.add(self)
+        self._finalizer = weakref.finalize(self, _stop_dropped_server, thread, self.app_description)
         return self
 
     def stop(self) -> None:
@@ -248,40 +327,98 @@ class LiveServer:
 
         Requests, streams and WebSockets still open get `shutdown_timeout` seconds,
         then are cut off (with a `LiveServerWarning` naming them); lifespan shutdown
-        runs after that. Raises `LiveServerError` if lifespan shutdown failed or, with
-        ``raise_server_exceptions``, if the app raised exceptions nobody took.
-        Calling it again does nothing.
+        runs after that with what is left of the timeout, but at least
+        ``LIFESPAN_SHUTDOWN_MINIMUM`` (0.5 s). `stop()` returns within
+        ``shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK`` (1 s) seconds; a
+        server thread still alive then is blocked by the app and is left behind.
+
+        Raises `LiveServerError` if lifespan shutdown failed, the server's event loop
+        died while running, or, with ``raise_server_exceptions``, if the app raised
+        exceptions nobody took (including those raised while stopping drained requests).
+        Calling it again does nothing; called from several threads at once, one stops
+        the server and the others wait for it. After an interrupted stop (Ctrl-C),
+        calling it again finishes the job.
         """
-        if self._state != "running":
-            return
-        self._state = "stopping"
-        assert self._loop is not None
-        assert self._stop_requested is not None
+        with self._lock:
+            while self._owner is not None:
+                self._lock.wait()
+            if self._state is not State.RUNNING and self._state is not State.STOPPING:
+                return
+            if self._state is State.RUNNING:
+                self._end_state = State.STOPPED
+            self._state = State.STOPPING
+            self._owner = threading.get_ident()
         assert self._thread is not None
-        self._log.attach()
-        self._loop.call_soon_threadsafe(self._stop_requested.set)
-        self._thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
+        thread = self._thread
+        finished = False
+        try:
+            thread.log.attach()
+            thread.request_stop()
+            thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)
+            finished = True
+        finally:
+            # Also on Ctrl-C: release what can be released now; a later stop() (or
+            # stop_forgotten_servers) waits for the thread and finishes.
+            self._release(thread)
+            with self._lock:
+                if finished:
+                    self._state = self._end_state
+                self._owner = None
+                self._lock.notify_all()
+        if self._end_state is State.STOPPED:
+            self._raise_stop_problems(thread)
+
+    def _fail_start(self, deadline: float) -> None:
+        """The release path for a start that failed or was interrupted."""
+        with self._lock:
+            self._state = State.STOPPING
+            self._end_state = State.FAILED
+        thread = self._thread
+        finished = False
+        try:
+            if thread is not None:
+                thread.request_stop(abandon_startup=True)
+                thread.join(max(deadline - time.monotonic(), 0.0))
+            finished = True
+        finally:
+            if thread is not None:
+                self._release(thread)
+            with self._lock:
+                if finished:
+                    self._state = State.FAILED
+                self._owner = None
+                self._lock.notify_all()
+
+    def _release(self, thread: _ServerThread) -> None:
+        thread.release()
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        with _registry_lock:
+            _started_servers.discard(self)
+
+    def _raise_stop_problems(self, thread: _ServerThread) -> None:
         problems: list[str] = []
-        if self._thread.is_alive():
+        if thread.is_alive():
             problems.append(
-                f"the server thread did not end within {self.shutdown_timeout:g} s: the app blocks "
-                "its event loop (a blocking call in an async handler?); the thread is left behind"
+                f"the server thread did not end within {self.shutdown_timeout:g} s + "
+                f"{LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK:g} s: the app blocks its event loop (a blocking call "
+                "in an async handler?); the thread is left behind and ends when the call returns"
             )
-            # Its loop still serves on the socket: closing it underneath would make the late
-            # shutdown fail and leak the open connections. The thread closes it when it ends.
-            self._socket = None
-        self._release()
-        self._state = "stopped"
-        if self._shutdown_failure is not None:
-            problems.append(self._shutdown_failure)
+        if thread.crash is not None:
+            problems.append(
+                f"the server's event loop ended while it was running: {thread.crash} "
+                "(raised by a task the app started?); requests after that got no answer"
+            )
+        if thread.shutdown_failure is not None:
+            problems.append(thread.shutdown_failure)
         leftover = self.take_exceptions() if self.raise_server_exceptions else []
         if leftover:
             problems.append(format_server_exceptions(leftover))
         cut_off = ""
-        if self._cut_off:
+        if thread.cut_off:
             cut_off = (
                 f"cut off what was still running after shutdown_timeout={self.shutdown_timeout:g} s: "
-                + "; ".join(self._cut_off)
+                + "; ".join(thread.cut_off)
             )
         if problems:
             error = LiveServerError(
@@ -292,12 +429,15 @@ class LiveServer:
         if cut_off:
             # Last, once everything is released: a filterwarnings=error setting turns
             # this into an exception.
-            warnings.warn(LiveServerWarning(f"stopping the server for {self.app_description} {cut_off}"), stacklevel=2)
+            warnings.warn(LiveServerWarning(f"stopping the server for {self.app_description} {cut_off}"), stacklevel=3)
 
     # -- what the app did --------------------------------------------------------
 
     def take_exceptions(self) -> list[ServerException]:
-        """Return and forget the exceptions that escaped the app since the last call."""
+        """Return and forget the exceptions that escaped the app since the last call.
+
+        Works after `stop()` too: it then returns what requests still running at the
+        stop raised while they were drained."""
         return self._recorder.take_exceptions() if self._recorder else []
 
     def exchanges(self) -> list[Exchange]:
@@ -317,50 +457,57 @@ class LiveServer:
 
     def settle(self, timeout: float = 1.0) -> None:
         """Wait (at most `timeout` s) until requests whose response was already sent
-        have finished, so that an exception raised after the response is recorded."""
-        if not self.running or self._loop is None or self._recorder is None:
-            return
-        if self._loop_answered is not None and not self._loop_answered.is_set():
-            return  # the loop has not come back since the last timeout: it is blocked
-        waiting = asyncio.run_coroutine_threadsafe(asyncio.wait_for(self._recorder.settle(), timeout), self._loop)
-        try:
-            # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
-            waiting.result(timeout)
-        except (asyncio.TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
-            waiting.cancel()
-            self._loop_answered = threading.Event()
-            self._loop.call_soon_threadsafe(self._loop_answered.set)
+        have finished, so that an exception raised after the response is recorded.
+        Returns at once when the server is not running or its event loop has ended."""
+        if self.running and self._thread is not None:
+            self._thread.settle(timeout)
 
     # -- internals ---------------------------------------------------------------
 
-    def _load(self) -> uvicorn.Config:
+    def _prepare(self) -> _ServerThread:
+        """Load the app, configure uvicorn and bind the socket: everything but the thread."""
         options = dict(self.uvicorn_options)
         self.app = load_app(self._app_spec, factory=bool(options.pop("factory", False)))
-        if self.https:
-            try:
-                self._certificate = GeneratedCertificate(_WILDCARD_HOSTS.get(self.host, self.host))
-            except StartupError:
-                raise
-            except Exception as exc:
-                raise StartupError(
-                    f"cannot make a TLS certificate for host {self.host!r} ({self.app_description}): {exc}"
-                ) from exc
-            options.update(ssl_certfile=self._certificate.certfile, ssl_keyfile=self._certificate.keyfile)
-        if options.get("access_log", True) is False:
-            # uvicorn would empty the 'uvicorn.access' logger's handlers for the whole
-            # process; drop only this server's access lines instead.
-            options["access_log"] = True
-            self._access_filter = ThreadLogFilter("uvicorn.access")
+        thread = _ServerThread(self.app_description, self.shutdown_timeout)
         try:
-            config = uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, **options)
-            config.load()
-        except (Exception, SystemExit) as exc:
-            raise StartupError(
-                f"uvicorn could not configure the server for {self.app_description}: {type(exc).__name__}: {exc}"
-            ) from exc
-        self._recorder = Recorder(config.loaded_app, self._exchange_log)
-        config.loaded_app = self._recorder
-        return config
+            if self.https:
+                try:
+                    thread.certificate = GeneratedCertificate(_WILDCARD_HOSTS.get(self.host, self.host))
+                except StartupError:
+                    raise
+                except Exception as exc:
+                    raise StartupError(
+                        f"cannot make a TLS certificate for host {self.host!r} ({self.app_description}): {exc}"
+                    ) from exc
+                options.update(ssl_certfile=thread.certificate.certfile, ssl_keyfile=thread.certificate.keyfile)
+            if options.get("access_log", True) is False:
+                # uvicorn would empty the 'uvicorn.access' logger's handlers for the whole
+                # process; drop only this server's access lines instead.
+                options["access_log"] = True
+                thread.access_filter = ThreadLogFilter("uvicorn.access")
+            try:
+                config = uvicorn.Config(self.app, host=self.host, port=self.port, log_config=None, **options)
+                config.load()
+            except (Exception, SystemExit) as exc:
+                raise StartupError(
+                    f"uvicorn could not configure the server for {self.app_description}: {type(exc).__name__}: {exc}"
+                ) from exc
+            try:
+                thread.new_loop = loop_factory(config)
+            except LoopOptionError as exc:
+                raise StartupError(
+                    f"cannot make the event loop loop={config.loop!r} for {self.app_description}: {exc}"
+                ) from None
+            thread.wsgi_adapter = wsgi_adapter_made_by_uvicorn(config, self.app)
+            self._recorder = thread.recorder = Recorder(config.loaded_app, self._exchange_log)
+            thread.lifespan = _LifespanWatcher(thread.recorder)
+            config.loaded_app = thread.lifespan
+            thread.config = config
+            thread.socket = self._bind()
+        except BaseException:
+            thread.release()
+            raise
+        return thread
 
     def _bind(self) -> socket.socket:
         where = f"{self.host}:{self.port}"
@@ -380,101 +527,294 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         return sock
 
-    def _run(self, config: uvicorn.Config, sock: socket.socket) -> None:
-        self._log.thread_id = threading.get_ident()
-        if self._access_filter is not None:
-            self._access_filter.attach(threading.get_ident())
-        loop = loop_factory(config)()
-        try:
-            loop.run_until_complete(self._serve(config, sock))
-        except BaseException as exc:  # the thread must always report back
-            if self._startup_failure is None and not self._started.is_set():
-                self._startup_failure = f"the server thread crashed: {type(exc).__name__}: {exc}"
-            else:
-                self._shutdown_failure = f"the server thread crashed: {type(exc).__name__}: {exc}"
-        finally:
-            close_loop(loop, LIFESPAN_SHUTDOWN_MINIMUM)
-            sock.close()
-            self._started.set()
-
-    async def _serve(self, config: uvicorn.Config, sock: socket.socket) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop_requested = asyncio.Event()
-        server = uvicorn.Server(config)
-        tracker = ConnectionTracker(server)
-        server.lifespan = config.lifespan_class(config)
-        self._startup_task = asyncio.ensure_future(guarded_startup(server, sock))
-        try:
-            await self._startup_task
-        except asyncio.CancelledError:
-            self._startup_failure = self._startup_failure or "startup was cancelled"
-            return
-        except Exception as exc:
-            self._startup_failure = startup_cause(exc, server)
-            return
-        if not server.started:
-            self._startup_failure = "lifespan startup failed"
-            return
-        await refresh_default_headers(server)
-        ticker = asyncio.ensure_future(refresh_headers_every_second(server))
-        self._started.set()
-        await self._stop_requested.wait()
-        ticker.cancel()
-        await self._shutdown(server, tracker)
-
-    async def _shutdown(self, server: uvicorn.Server, tracker: ConnectionTracker) -> None:
-        assert self._loop is not None
-        assert self._recorder is not None
-        deadline = self._loop.time() + self.shutdown_timeout
-        self._log.take()
-        for listener in server.servers:
-            listener.close()
-        if tracker.supported:
-            tracker.begin_shutdown()
-            if not await tracker.wait_closed(self.shutdown_timeout):
-                self._cut_off = self._recorder.running_calls() or ["an open connection"]
-                await tracker.cut_off(grace=LIFESPAN_SHUTDOWN_MINIMUM)
-        else:
-            server.config.timeout_graceful_shutdown = max(int(self.shutdown_timeout), 1)
-            await server.shutdown()
-            return
-        shutdown_wsgi_executor(self._recorder.app)
-        budget = max(deadline - self._loop.time(), LIFESPAN_SHUTDOWN_MINIMUM)
-        try:
-            await asyncio.wait_for(server.lifespan.shutdown(), budget)
-        except asyncio.TimeoutError:
-            self._shutdown_failure = f"lifespan shutdown did not finish within {budget:.1f} s"
-            return
-        if lifespan_shutdown_failed(server):
-            logged = self._log.take()
-            self._shutdown_failure = "lifespan shutdown failed" + (f":\n{logged}" if logged else "")
-
-    def _abort_startup(self) -> None:
-        loop, task, stop_requested = self._loop, self._startup_task, self._stop_requested
-        if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
-        if loop is not None and stop_requested is not None:
-            # Startup may have completed just as the wait timed out: then stop normally.
-            loop.call_soon_threadsafe(stop_requested.set)
-        if self._thread is not None:
-            self._thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + _JOIN_SLACK)
-            if self._thread.is_alive():
-                self._socket = None  # still in use by a blocked loop; the thread closes it
-        self._release()
-        self._state = "failed"
-
-    def _startup_message(self, cause: str) -> str:
+    def _startup_message(self, thread: _ServerThread, cause: str) -> str:
+        if thread.startup_timed_out and thread.is_alive():
+            cause += (
+                "; the app blocks the server's event loop (a blocking call in lifespan startup?): "
+                "the server thread is left behind and ends when the call returns"
+            )
         message = f"the server for {self.app_description} failed to start: {cause}"
-        logged = self._log.take()
+        logged = thread.log.take()
         if logged:
             message += "\nuvicorn logged:\n" + "\n".join("    " + line for line in logged.splitlines())
         return message
 
-    def _release(self) -> None:
-        self._log.detach()
-        if self._access_filter is not None:
-            self._access_filter.detach()
-        if self._socket is not None:
-            self._socket.close()
-        if self._certificate is not None:
-            self._certificate.remove()
+
+def _stop_dropped_server(thread: _ServerThread, description: str) -> None:
+    """The finalizer of a running `LiveServer` that nobody stopped (or the process exits)."""
+    thread.request_stop()
+    if threading.current_thread() is not thread.thread:
+        thread.join(thread.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)
+        thread.release()
+    else:
+        thread.release_when_ended = True
+    warnings.warn(
+        ResourceWarning(
+            f"the LiveServer for {description} was still running when it was dropped; it was stopped now "
+            "(call stop() or use it in a with block)"
+        ),
+        stacklevel=2,
+    )
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+class _LifespanWatcher:
+    """Keeps why the app's lifespan startup or shutdown failed, taken from the app itself,
+    so the cause never depends on the user's logging configuration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.causes: dict[str, str] = {}
+
+    async def __call__(
+        self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+    ) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        phase = "startup"
+
+        async def watched_receive() -> Message:
+            nonlocal phase
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                phase = "shutdown"
+            return message
+
+        async def watched_send(message: Message) -> None:
+            if message["type"] in ("lifespan.startup.failed", "lifespan.shutdown.failed") and message.get("message"):
+                self.causes.setdefault(phase, str(message["message"]).rstrip())
+            await send(message)
+
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # The exception itself beats the text the app sent (which frameworks make from it).
+            self.causes[phase] = format_app_traceback(exc).rstrip()
+            raise
+
+    def hides(self, record: logging.LogRecord) -> bool:
+        """Whether `record` is uvicorn's logged copy of a failure we know from the app."""
+        return bool(self.causes) and is_lifespan_log_record(record)
+
+
+async def _settle(recorder: Recorder, timeout: float) -> None:
+    await asyncio.wait_for(recorder.settle(), timeout)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+class _ServerThread:
+    """What the server thread uses and owns; it never refers to the `LiveServer`."""
+
+    def __init__(self, description: str, shutdown_timeout: float) -> None:
+        self.description = description
+        self.shutdown_timeout = shutdown_timeout
+        self.config: uvicorn.Config | None = None
+        self.socket: socket.socket | None = None
+        self.certificate: GeneratedCertificate | None = None
+        self.access_filter: ThreadLogFilter | None = None
+        self.wsgi_adapter: Any = None
+        self.recorder: Recorder | None = None
+        self.lifespan: _LifespanWatcher | None = None
+        self.new_loop: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+        self.log = ThreadLogCollector()
+        self.log.addFilter(lambda record: not (self.lifespan is not None and self.lifespan.hides(record)))
+        self.thread: threading.Thread | None = None
+        self.started = threading.Event()
+        self.startup_failure: str | None = None
+        self.startup_timed_out = False
+        self.shutdown_failure: str | None = None
+        self.crash: str | None = None
+        self.cut_off: list[str] = []
+        self.release_when_ended = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._startup_task: asyncio.Future[None] | None = None
+        self._stop_asked = False
+        self._startup_abandoned = False
+        self._loop_answered: threading.Event | None = None
+        self._released = False
+        self._release_lock = threading.Lock()
+
+    # -- used from the caller's thread ---------------------------------------------
+
+    def launch(self) -> None:
+        self.log.attach()
+        self.thread = threading.Thread(target=self._run, name=f"liveasgi {self.description}", daemon=True)
+        self.thread.start()
+
+    def is_alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def request_stop(self, abandon_startup: bool = False) -> None:
+        """Ask the loop to shut down (cancelling a startup in progress when abandoned).
+        Safe at any time: before the loop exists, while it runs, after it closed."""
+        if abandon_startup:
+            self._startup_abandoned = True
+        self._stop_asked = True  # read by the thread if its loop is not set up yet
+        loop, stop_requested, startup = self._loop, self._stop_requested, self._startup_task
+        if loop is None or stop_requested is None:
+            return
+        try:
+            if abandon_startup and startup is not None:
+                loop.call_soon_threadsafe(startup.cancel)
+            loop.call_soon_threadsafe(stop_requested.set)
+        except RuntimeError:  # the loop has closed: the thread is ending or has ended
+            pass
+
+    def settle(self, timeout: float) -> None:
+        loop, recorder = self._loop, self.recorder
+        if loop is None or recorder is None or loop.is_closed():
+            return
+        if self._loop_answered is not None and not self._loop_answered.is_set():
+            return  # the loop has not come back since the last timeout: it is blocked
+        settling = _settle(recorder, timeout)
+        try:
+            waiting = asyncio.run_coroutine_threadsafe(settling, loop)
+        except RuntimeError:  # the loop closed in between
+            settling.close()
+            return
+        try:
+            # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
+            waiting.result(timeout)
+        except (asyncio.TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            waiting.cancel()
+            answered = self._loop_answered = threading.Event()
+            with contextlib.suppress(RuntimeError):  # the loop closed in between
+                loop.call_soon_threadsafe(answered.set)
+
+    def release(self) -> None:
+        """Give back what the caller's side holds; idempotent, never blocks."""
+        with self._release_lock:
+            if self._released:
+                return
+            self._released = True
+        self.log.detach()
+        if self.access_filter is not None:
+            self.access_filter.detach()
+        if self.thread is None and self.socket is not None:
+            self.socket.close()  # once launched, the thread closes it when it ends
+        if self.certificate is not None:
+            self.certificate.remove()
+
+    # -- the server thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.log.thread_id = threading.get_ident()
+        if self.access_filter is not None:
+            self.access_filter.attach(threading.get_ident())
+        loop: asyncio.AbstractEventLoop | None = None
+        try:
+            loop = self.new_loop()
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # the thread must always report back
+            cause = f"{type(exc).__name__}: {exc}"
+            if not self.started.is_set():
+                self.startup_failure = self.startup_failure or f"the server thread crashed: {cause}"
+            else:
+                self.crash = cause
+        finally:
+            if loop is not None:
+                close_loop(loop, CLOSE_BUDGET)
+            if self.socket is not None:
+                self.socket.close()
+            self._loop = None  # a closed loop (and what hangs on it) must not outlive the run
+            self.started.set()
+            if self.release_when_ended:
+                self.release()
+
+    async def _serve(self) -> None:
+        assert self.config is not None
+        assert self.socket is not None
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = stop_requested = asyncio.Event()
+        server = uvicorn.Server(self.config)
+        tracker = ConnectionTracker(server)
+        server.lifespan = self.config.lifespan_class(self.config)
+        self._startup_task = asyncio.ensure_future(guarded_startup(server, self.socket))
+        if self._stop_asked:
+            stop_requested.set()
+            if self._startup_abandoned:
+                self._startup_task.cancel()
+        try:
+            await self._start(server)
+            if self.startup_failure is not None:
+                return
+            ticker = asyncio.ensure_future(refresh_headers_every_second(server))
+            self.started.set()
+            await stop_requested.wait()
+            ticker.cancel()
+            await self._shutdown(server, tracker)
+        finally:
+            # Whatever happened (failed startup, crash), nothing may keep serving.
+            for listener in getattr(server, "servers", []):
+                listener.close()
+            if tracker.supported:
+                tracker.abort_all()
+
+    async def _start(self, server: uvicorn.Server) -> None:
+        assert self._startup_task is not None
+        error: BaseException | None = None
+        try:
+            await self._startup_task
+        except asyncio.CancelledError:
+            self.startup_failure = "startup was cancelled"
+            return
+        except Exception as exc:
+            error = exc
+        if lifespan_startup_failed(server, error):
+            self.startup_failure = "lifespan startup failed" + self._lifespan_cause("startup")
+        elif isinstance(error, UvicornExited):
+            self.startup_failure = "uvicorn gave up during startup (see its log below)"
+        elif error is not None:
+            self.startup_failure = f"{type(error).__name__}: {error}"
+        else:
+            await refresh_default_headers(server)
+
+    def _lifespan_cause(self, phase: str) -> str:
+        cause = self.lifespan.causes.get(phase) if self.lifespan is not None else None
+        return f":\n{_indented(cause)}" if cause else ""
+
+    async def _shutdown(self, server: uvicorn.Server, tracker: ConnectionTracker) -> None:
+        assert self._loop is not None
+        assert self.recorder is not None
+        drain = 0.0 if self._startup_abandoned else self.shutdown_timeout
+        deadline = self._loop.time() + drain
+        self.log.take()
+        for listener in server.servers:
+            listener.close()
+        if tracker.supported:
+            tracker.begin_shutdown()
+            if not await tracker.wait_closed(drain):
+                if not self._startup_abandoned:
+                    self.cut_off = self.recorder.running_calls() or ["an open connection"]
+                await tracker.cut_off(grace=CUT_OFF_GRACE)
+        else:
+            server.config.timeout_graceful_shutdown = max(int(drain), 1)
+            await server.shutdown()
+            return
+        if self.wsgi_adapter is not None:
+            close_wsgi_adapter(self.wsgi_adapter)
+        budget = max(deadline - self._loop.time(), LIFESPAN_SHUTDOWN_MINIMUM)
+        try:
+            await asyncio.wait_for(server.lifespan.shutdown(), budget)
+        except asyncio.TimeoutError:
+            self.shutdown_failure = f"lifespan shutdown did not finish within {budget:.1f} s"
+            return
+        if lifespan_shutdown_failed(server):
+            cause = self._lifespan_cause("shutdown")
+            logged = self.log.take()
+            self.shutdown_failure = "lifespan shutdown failed" + (cause or (f":\n{logged}" if logged else ""))
