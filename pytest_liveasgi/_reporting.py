@@ -27,6 +27,8 @@ def finish_servers(servers: list[LiveServer], nodeid: str, report_exceptions: bo
             stop_errors.append(f"pytest-liveasgi: {error}")
         except Exception as error:  # e.g. a LiveServerWarning under filterwarnings=error
             stop_errors.append(f"pytest-liveasgi: stopping {server.app_description}: {type(error).__name__}: {error}")
+        # What requests still running at teardown raised while stop() drained them.
+        exceptions += server.take_exceptions()
     if exceptions and report_exceptions:
         report_server_exceptions(exceptions, nodeid, extra=stop_errors)
     if stop_errors:

@@ -352,19 +352,17 @@ class LiveServer:
         thread = self._thread
         finished = False
         try:
-            thread.log.attach()
+            thread.collect_log()
             thread.request_stop()
             thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)
             finished = True
         finally:
             # Also on Ctrl-C: release what can be released now; a later stop() (or
             # stop_forgotten_servers) waits for the thread and finishes.
-            self._release(thread)
-            with self._lock:
-                if finished:
-                    self._state = self._end_state
-                self._owner = None
-                self._lock.notify_all()
+            try:
+                self._release(thread)
+            finally:
+                self._hand_back(State.STOPPED if finished else None)
         if self._end_state is State.STOPPED:
             self._raise_stop_problems(thread)
 
@@ -381,13 +379,19 @@ class LiveServer:
                 thread.join(max(deadline - time.monotonic(), 0.0))
             finished = True
         finally:
-            if thread is not None:
-                self._release(thread)
-            with self._lock:
-                if finished:
-                    self._state = State.FAILED
-                self._owner = None
-                self._lock.notify_all()
+            try:
+                if thread is not None:
+                    self._release(thread)
+            finally:
+                self._hand_back(State.FAILED if finished else None)
+
+    def _hand_back(self, final: State | None) -> None:
+        """End this thread's turn as owner; `final` is None when it was interrupted."""
+        with self._lock:
+            if final is not None:
+                self._state = self._end_state if final is State.STOPPED else final
+            self._owner = None
+            self._lock.notify_all()
 
     def _release(self, thread: _ServerThread) -> None:
         thread.release()
@@ -630,6 +634,7 @@ class _ServerThread:
         self.log.addFilter(lambda record: not (self.lifespan is not None and self.lifespan.hides(record)))
         self.thread: threading.Thread | None = None
         self.started = threading.Event()
+        self._ended = threading.Event()
         self.startup_failure: str | None = None
         self.startup_timed_out = False
         self.shutdown_failure: str | None = None
@@ -652,12 +657,23 @@ class _ServerThread:
         self.thread = threading.Thread(target=self._run, name=f"liveasgi {self.description}", daemon=True)
         self.thread.start()
 
+    def collect_log(self) -> None:
+        """Collect uvicorn's log again (while stopping), unless already released."""
+        with self._release_lock:
+            if not self._released:
+                self.log.attach()
+
     def is_alive(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.thread is not None and not self._ended.is_set()
 
     def join(self, timeout: float) -> None:
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
+        if self.thread is None or self.thread is threading.current_thread():
+            return
+        # Not Thread.join(timeout): a KeyboardInterrupt inside it can mark a thread that is
+        # still running as stopped (CPython 3.11/3.12, the bpo-45274 handling), and we could
+        # never wait for it again.
+        if self._ended.wait(timeout):
+            self.thread.join()  # returns at once: the thread has nothing left to do
 
     def request_stop(self, abandon_startup: bool = False) -> None:
         """Ask the loop to shut down (cancelling a startup in progress when abandoned).
@@ -702,7 +718,7 @@ class _ServerThread:
             if self._released:
                 return
             self._released = True
-        self.log.detach()
+            self.log.detach()
         if self.access_filter is not None:
             self.access_filter.detach()
         if self.thread is None and self.socket is not None:
@@ -735,6 +751,7 @@ class _ServerThread:
             self.started.set()
             if self.release_when_ended:
                 self.release()
+            self._ended.set()
 
     async def _serve(self) -> None:
         assert self.config is not None
