@@ -532,11 +532,21 @@ def http_implementations() -> list[str]:
     return found
 
 
+def event_loops() -> list[str]:
+    found = ["asyncio"]
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
+
+        found.append("uvloop")
+    return found
+
+
+@pytest.mark.parametrize("loop", event_loops())
 @pytest.mark.parametrize("http", http_implementations())
-def test_an_idle_tls_keep_alive_connection_does_not_slow_stop(http: str) -> None:
+def test_an_idle_tls_keep_alive_connection_does_not_slow_stop(http: str, loop: str) -> None:
     """Item 5: an idle keep-alive TLS connection (a browser page, an unclosed client) held
     every stop() to the full shutdown_timeout, with a warning."""
-    server = LiveServer(ok_app, https=True, lifespan="off", http=http, shutdown_timeout=5).start()
+    server = LiveServer(ok_app, https=True, lifespan="off", http=http, loop=loop, shutdown_timeout=5).start()
     client = server.client()
     assert client.get("/").text == "ok"  # the connection stays open, idle
     began = time.monotonic()
@@ -549,7 +559,8 @@ def test_an_idle_tls_keep_alive_connection_does_not_slow_stop(http: str) -> None
     assert liveasgi_threads() == []
 
 
-def test_a_tls_response_finishing_during_stop_is_delivered_whole() -> None:
+@pytest.mark.parametrize("loop", event_loops())
+def test_a_tls_response_finishing_during_stop_is_delivered_whole(loop: str) -> None:
     """Aborting closed TLS connections must not cut off the last bytes of a response."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -560,7 +571,7 @@ def test_a_tls_response_finishing_during_stop_is_delivered_whole() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2000000")]})
         await send({"type": "http.response.body", "body": body})
 
-    server = LiveServer(app, https=True, lifespan="off", shutdown_timeout=5).start()
+    server = LiveServer(app, https=True, lifespan="off", loop=loop, shutdown_timeout=5).start()
     results: list[int] = []
 
     def fetch() -> None:
@@ -762,12 +773,10 @@ def loops_kept_by_anyio() -> int:
     return sum(1 for loop in list(anyio.lowlevel._run_vars.keys()) if getattr(loop, "is_closed", lambda: False)())
 
 
-@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("loop", event_loops())
 def test_a_stopped_server_does_not_keep_its_event_loop_alive(loop: str) -> None:
     """Item 13 (fastapi-suite/memory_growth_per_server.py): anyio's per-loop state kept every
     closed loop of a server whose app ran a sync endpoint (~260 KB each under uvloop)."""
-    if loop == "uvloop":
-        pytest.importorskip("uvloop")
     fastapi = pytest.importorskip("fastapi")
     app = fastapi.FastAPI()
     app.get("/sync")(lambda: {"ok": True})
