@@ -404,9 +404,9 @@ class LiveServer:
         problems: list[str] = []
         if thread.is_alive():
             problems.append(
-                f"the server thread did not end within {self.shutdown_timeout:g} s + "
-                f"{LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK:g} s: the app blocks its event loop (a blocking call "
-                "in an async handler?); the thread is left behind and ends when the call returns"
+                f"the server thread did not end within {self.shutdown_timeout:g} s: the app blocks its event "
+                "loop (a blocking call in an async handler?); the thread is left behind (stop() waited "
+                f"{self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK:g} s) and ends when the call returns"
             )
         if thread.crash is not None:
             problems.append(

@@ -323,8 +323,8 @@ def test_lifespan_failures_are_reported_and_nothing_hangs(pytester: pytest.Pytes
             "*ERROR at setup of test_startup_fails*",
             "pytest-liveasgi: the server for 'lifespans:startup_fails' from @pytest.mark.asgi_app on "
             "test_lifespan_failures_are_reported_and_nothing_hangs.py::test_startup_fails failed to start: "
-            "lifespan startup failed",
-            "uvicorn logged:",
+            "lifespan startup failed:",
+            "    Traceback (most recent call last):",
             "*ConnectionError: cannot reach the database*",
             "*ERROR at setup of test_startup_hangs*",
             "*failed to start: did not start within startup_timeout=0.5 s",
