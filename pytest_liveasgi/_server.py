@@ -297,30 +297,33 @@ class LiveServer:
             self._state = State.STARTING
             self._owner = threading.get_ident()
         deadline = time.monotonic() + self.startup_timeout + STARTUP_SLACK
-        cause: str | None = None
         try:
             thread = self._thread = self._prepare()
             thread.launch()
             if not thread.started.wait(self.startup_timeout):
                 thread.startup_timed_out = True
-                cause = f"did not start within startup_timeout={self.startup_timeout:g} s"
+                cause: str | None = f"did not start within startup_timeout={self.startup_timeout:g} s"
             else:
                 cause = thread.startup_failure
+            if cause is None:
+                thread.log.detach()  # attached again while stopping
+                with _registry_lock:
+                    _started_servers.add(self)
+                self._finalizer = weakref.finalize(self, _stop_dropped_server, thread, self.app_description)
+                with self._lock:
+                    self._state = State.RUNNING
+                    self._owner = None
+                    self._lock.notify_all()
+                return self
         except BaseException:
-            self._fail_start(deadline)
+            if self._state is State.RUNNING:  # interrupted on the way out
+                with contextlib.suppress(Exception):
+                    self.stop()
+            else:
+                self._fail_start(deadline)
             raise
-        if cause is not None:
-            self._fail_start(deadline)
-            raise StartupError(self._startup_message(thread, cause))
-        with self._lock:
-            self._state = State.RUNNING
-            self._owner = None
-            self._lock.notify_all()
-        thread.log.detach()  # attached again while stopping
-        with _registry_lock:
-            _started_servers.add(self)
-        self._finalizer = weakref.finalize(self, _stop_dropped_server, thread, self.app_description)
-        return self
+        self._fail_start(deadline)
+        raise StartupError(self._startup_message(thread, cause))
 
     def stop(self) -> None:
         """Stop serving; return once the thread has ended and the socket is closed.
@@ -340,6 +343,8 @@ class LiveServer:
         calling it again finishes the job.
         """
         with self._lock:
+            if self._owner == threading.get_ident():
+                return  # called from inside this thread's own start() or stop() (a signal handler)
             while self._owner is not None:
                 self._lock.wait()
             if self._state is not State.RUNNING and self._state is not State.STOPPING:
@@ -362,7 +367,7 @@ class LiveServer:
             try:
                 self._release(thread)
             finally:
-                self._hand_back(State.STOPPED if finished else None)
+                self._hand_back(finished)
         if self._end_state is State.STOPPED:
             self._raise_stop_problems(thread)
 
@@ -383,13 +388,13 @@ class LiveServer:
                 if thread is not None:
                     self._release(thread)
             finally:
-                self._hand_back(State.FAILED if finished else None)
+                self._hand_back(finished)
 
-    def _hand_back(self, final: State | None) -> None:
-        """End this thread's turn as owner; `final` is None when it was interrupted."""
+    def _hand_back(self, finished: bool) -> None:
+        """End this thread's turn as owner; an interrupted turn leaves the state at STOPPING."""
         with self._lock:
-            if final is not None:
-                self._state = self._end_state if final is State.STOPPED else final
+            if finished:
+                self._state = self._end_state
             self._owner = None
             self._lock.notify_all()
 

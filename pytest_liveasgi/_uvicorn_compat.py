@@ -145,10 +145,11 @@ def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
         # Neither may hold the thread beyond the budget: an async generator stuck in its
         # `finally`, a WSGI request stuck in the default thread pool.
         closing = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
-        loop.run_until_complete(asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01)))
-        for task in closing:
+        _, pending = loop.run_until_complete(asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01)))
+        for task in pending:
             task.cancel()
-        loop.run_until_complete(asyncio.sleep(0))
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=0.01))
     except Exception:  # closing must never hide the real outcome
         logging.getLogger(__name__).debug("error while closing the server loop", exc_info=True)
     finally:
