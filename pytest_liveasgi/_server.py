@@ -353,35 +353,27 @@ class LiveServer:
                 self._end_state = State.STOPPED
             self._state = State.STOPPING
             self._owner = threading.get_ident()
-        assert self._thread is not None
-        thread = self._thread
-        finished = False
-        try:
-            thread.collect_log()
-            thread.request_stop()
-            thread.join(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)
-            finished = True
-        finally:
-            # Also on Ctrl-C: release what can be released now; a later stop() (or
-            # stop_forgotten_servers) waits for the thread and finishes.
-            try:
-                self._release(thread)
-            finally:
-                self._hand_back(finished)
-        if self._end_state is State.STOPPED:
-            self._raise_stop_problems(thread)
+        self._release_path(self.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK, abandon_startup=False)
+        if self._end_state is State.STOPPED and self._thread is not None:
+            self._raise_stop_problems(self._thread)
 
     def _fail_start(self, deadline: float) -> None:
-        """The release path for a start that failed or was interrupted."""
         with self._lock:
             self._state = State.STOPPING
             self._end_state = State.FAILED
+        self._release_path(max(deadline - time.monotonic(), 0.0), abandon_startup=True)
+
+    def _release_path(self, budget: float, *, abandon_startup: bool) -> None:
+        """The one way out, for stop(), a failed start and interruptions: ask the thread to
+        stop, wait for it at most `budget` seconds, release. Interrupted (Ctrl-C), it still
+        releases what it can and leaves the state at STOPPING for stop() to finish."""
         thread = self._thread
         finished = False
         try:
             if thread is not None:
-                thread.request_stop(abandon_startup=True)
-                thread.join(max(deadline - time.monotonic(), 0.0))
+                thread.collect_log()
+                thread.request_stop(abandon_startup=abandon_startup)
+                thread.join(budget)
             finished = True
         finally:
             try:
