@@ -117,20 +117,26 @@ def _resolve_loop_factory(config: uvicorn.Config) -> Callable[[], asyncio.Abstra
                 raise LoopOptionError(f"{type(exc).__name__}: {exc}") from exc
             new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
             return new_loop
+        _raise_import_error(config.loop)
         raise LoopOptionError(f"a custom loop needs uvicorn >= 0.36 (this is uvicorn {UVICORN_VERSION})")
     try:
         return get_factory() or asyncio.new_event_loop
     except SystemExit:
         # uvicorn logs a bad custom import string and calls sys.exit(): find the cause ourselves.
-        from uvicorn.importer import import_from_string
-
-        try:
-            import_from_string(config.loop)
-        except Exception as exc:
-            raise LoopOptionError(f"{type(exc).__name__}: {exc}") from None
+        _raise_import_error(config.loop)
         raise LoopOptionError(f"uvicorn cannot use loop={config.loop!r}") from None
     except Exception as exc:
         raise LoopOptionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _raise_import_error(import_string: str) -> None:
+    """Raise `LoopOptionError` with the reason `import_string` cannot be imported, if any."""
+    from uvicorn.importer import import_from_string
+
+    try:
+        import_from_string(import_string)
+    except Exception as exc:
+        raise LoopOptionError(f"{type(exc).__name__}: {exc}") from None
 
 
 def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
