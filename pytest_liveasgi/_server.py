@@ -744,7 +744,8 @@ class _ServerThread:
                 close_loop(loop, CLOSE_BUDGET)
             if self.socket is not None:
                 self.socket.close()
-            self._loop = None  # a closed loop (and what hangs on it) must not outlive the run
+            # A closed loop (and what hangs on it) must not outlive the run.
+            self._loop = self._stop_requested = self._startup_task = None
             self.started.set()
             if self.release_when_ended:
                 self.release()
