@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import socket
-import ssl
 import threading
 import warnings
 from types import TracebackType
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from ._clients import DEFAULT_CLIENT_TLS
 from ._errors import LiveServerError, LiveServerWarning, OptionError, StartupError
 from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
@@ -42,8 +42,6 @@ LIFESPAN_SHUTDOWN_MINIMUM = 0.5
 _JOIN_SLACK = 1.0
 
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
-
-_default_client_context: ssl.SSLContext | None = None
 
 
 class LiveServer:
@@ -183,18 +181,8 @@ class LiveServer:
         return httpx.AsyncClient(**self._client_options(kwargs))
 
     def _client_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        options = {"base_url": self.url, "trust_env": False, **kwargs}
-        # httpx builds a new SSL context (~several ms) per client unless given one.
-        options.setdefault("verify", self._client_ssl_context())
-        return options
-
-    def _client_ssl_context(self) -> ssl.SSLContext:
-        if self._certificate is not None:
-            return self._certificate.client_context
-        global _default_client_context
-        if _default_client_context is None:
-            _default_client_context = ssl.create_default_context()
-        return _default_client_context
+        tls = self._certificate.client_tls if self._certificate is not None else DEFAULT_CLIENT_TLS
+        return tls.client_options(self.url, kwargs)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -309,11 +297,18 @@ class LiveServer:
         """The requests and WebSocket sessions the app is serving right now."""
         return self._recorder.running_calls() if self._recorder else []
 
-    def label_requests(self, label: str | None) -> None:
+    def label_requests(self, label: str | None, *, report_exceptions: bool | None = None) -> None:
         """Tag the requests that arrive from now on (e.g. with a test id); each
-        `ServerException` carries the label that was active when its request arrived."""
+        `ServerException` carries the label that was active when its request arrived.
+
+        `report_exceptions` (default: unchanged, at first ``raise_server_exceptions``)
+        says whether the caller reports the exceptions it takes: then uvicorn's log
+        record of each ("Exception in ASGI application" and the same traceback) is left
+        out of the logs, so that a report shows each traceback once."""
         if self._recorder is not None:
             self._recorder.label = label
+            if report_exceptions is not None:
+                self._recorder.drop_logged_exceptions = report_exceptions
 
     def settle(self, timeout: float = 1.0) -> None:
         """Wait (at most `timeout` s) until requests whose response was already sent
@@ -358,7 +353,12 @@ class LiveServer:
             raise StartupError(
                 f"uvicorn could not configure the server for {self.app_description}: {type(exc).__name__}: {exc}"
             ) from exc
-        self._recorder = Recorder(config.loaded_app, self._exchange_log)
+        # With raise_server_exceptions the report shows each app exception: uvicorn's
+        # copy of the same traceback is left out of the logs (kept without it).
+        self._recorder = Recorder(
+            config.loaded_app, self._exchange_log, drop_logged_exceptions=self.raise_server_exceptions
+        )
+        self._recorder.log_filter.attach()
         config.loaded_app = self._recorder
         return config
 
@@ -472,6 +472,8 @@ class LiveServer:
 
     def _release(self) -> None:
         self._log.detach()
+        if self._recorder is not None:
+            self._recorder.log_filter.detach()
         if self._access_filter is not None:
             self._access_filter.detach()
         if self._socket is not None:
