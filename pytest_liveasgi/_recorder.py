@@ -129,13 +129,10 @@ class _Call:
             if not self.complete:
                 self.gone = True
         elif kind == "websocket.disconnect" and not self.complete:
-            # The client closed the session (its end, a normal one: what the app does
-            # after it, its cleanup, is still the app's doing), or vanished without
-            # a close (1006): then it went away before the session was complete.
+            # The end of the session, however the client ended it: what the app does
+            # after it (its cleanup) is still the app's doing.
             self.complete = True
             self.close_code = message.get("code", 1005)
-            if self.close_code == 1006:
-                self.gone = True
         return message
 
     async def send(self, message: Message) -> None:
