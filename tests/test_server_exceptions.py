@@ -22,6 +22,7 @@ import httpx
 import pytest
 from conftest import dedent
 from fastapi import BackgroundTasks, Depends, FastAPI
+from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
@@ -279,6 +280,41 @@ def test_exception_group_is_ignored_only_if_every_leaf_is_a_disconnect(
     assert bool(taken) is recorded
     if recorded:
         assert str(taken[0]).endswith("[ClientDisconnect; ValueError: a real failure beside it]")
+
+
+async def sse_failing(request: Request) -> Response:
+    async def events() -> Any:
+        yield {"data": "one"}
+        raise ValueError("bad event")
+
+    return EventSourceResponse(events())
+
+
+async def sse_endless(request: Request) -> Response:
+    async def events() -> Any:
+        while True:
+            yield {"data": "tick"}
+            await asyncio.sleep(0.01)
+
+    return EventSourceResponse(events())
+
+
+def test_server_sent_events_failure_is_recorded_and_a_client_leaving_is_not() -> None:
+    # sse-starlette runs the stream, pings and the disconnect listener in a task group.
+    app = Starlette(routes=[Route("/failing", sse_failing), Route("/endless", sse_endless)])
+    with LiveServer(app, lifespan="off") as server:
+        with pytest.raises(httpx.RemoteProtocolError), httpx.stream("GET", server.url + "/failing") as response:
+            for _ in response.iter_lines():
+                pass
+        with httpx.stream("GET", server.url + "/endless") as response:
+            assert next(response.iter_lines()) == "data: tick"
+        server.settle()
+        [recorded] = server.take_exceptions()
+        assert str(recorded) == "GET /failing: ValueError: bad event"
+    assert [exchange.outcome for exchange in server.exchanges()] == [
+        "200",
+        "200, the client went away before the end of the response",
+    ]
 
 
 # -- exception groups in full -------------------------------------------------------------
