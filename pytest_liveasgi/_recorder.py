@@ -20,6 +20,7 @@ is built only when someone reads the log.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import threading
 import time
@@ -334,6 +335,10 @@ def format_app_traceback(exc: BaseException) -> str:
     """The traceback of `exc` from the app's own frames on (ours and uvicorn's dropped),
     with its causes and every sub-exception of an exception group."""
     rendered = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    if _is_group(exc) and not hasattr(rendered, "exceptions"):
+        # Python 3.10, with the exceptiongroup backport's traceback patch switched off.
+        backport: Any = importlib.import_module("exceptiongroup")
+        return "".join(backport.format_exception(type(exc), exc, exc.__traceback__))
     frames = rendered.stack
     first = 0
     while first < len(frames) and any(marker in (frames[first].filename or "") for marker in _SERVER_FRAMES):

@@ -345,7 +345,7 @@ def test_exception_group_shows_every_sub_exception_with_its_traceback() -> None:
         "[KeyError: 'user 42 not found']"
     )
     # The group's own frames, then the sub-exception with the frame that raised it.
-    assert "| ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)" in recorded.traceback
+    assert "ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception)\n" in recorded.traceback
     assert 'in load_user\n    |     raise KeyError("user 42 not found")' in recorded.traceback
     assert "| KeyError: 'user 42 not found'" in recorded.traceback
     # uvicorn's and our own frames are trimmed from the front.
