@@ -69,11 +69,11 @@ class ServerException:
 class _Call:
     """One HTTP request or WebSocket session while the app serves it, then its log entry.
 
-    Its bound `receive` and `send` are what the app gets instead of uvicorn's."""
+    It holds nothing of uvicorn's (the exchange log keeps it): the `receive` and `send`
+    that the app gets are closures made by `watch`, which an app may keep and call
+    even after it returned."""
 
     __slots__ = (
-        "_receive",
-        "_send",
         "close_code",
         "complete",
         "cut_off",
@@ -92,9 +92,7 @@ class _Call:
         "websocket",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, label: str | None, websocket: bool) -> None:
-        self._receive: Receive | None = receive
-        self._send: Send | None = send
+    def __init__(self, scope: Scope, label: str | None, websocket: bool) -> None:
         # The request line is built only when needed (most calls never need it).
         self.method: str | None = scope.get("method")
         self.path: str = scope.get("path", "")
@@ -120,52 +118,55 @@ class _Call:
     def request(self) -> str:
         return _request_line(self.websocket, self.method, self.path, self.root_path, self.query)
 
-    async def receive(self) -> Message:
-        assert self._receive is not None
-        message = await self._receive()
-        kind = message["type"]
-        if kind == "http.disconnect":
-            # After a complete response uvicorn says "disconnect" to whoever listens:
-            # only before it does the message mean that the client left.
-            if not self.complete:
-                self.gone = True
-        elif kind == "websocket.disconnect" and not self.complete:
-            # The end of the session, however the client ended it: what the app does
-            # after it (its cleanup) is still the app's doing.
-            self.complete = True
-            self.close_code = message.get("code", 1005)
-        return message
+    def watch(self, receive: Receive, send: Send) -> tuple[Receive, Send]:
+        """The `receive` and `send` to give the app: uvicorn's, watched by this call."""
+        call = self
 
-    async def send(self, message: Message) -> None:
-        assert self._send is not None
-        was_complete = self.complete
-        kind = message["type"]
-        if kind == _LAST_BODY:
-            if message.get("more_body", False):
-                self.streaming = True
-            else:
-                self.complete = True
-        elif kind == "http.response.start" or kind == "websocket.http.response.start":
-            self.status = message["status"]
-        elif kind == "websocket.accept":
-            self.status = 101
-        elif kind == "websocket.close":
-            self.close_code = message.get("code", 1000)
-            self.complete = True
-        elif kind == "websocket.http.response.body" or kind == _PATHSEND:
-            self.complete = True
-        try:
-            await self._send(message)
-        except OSError:
-            # uvicorn's ClientDisconnected (an OSError), or a transport that is gone.
-            if not was_complete:
-                self.gone = True
-            raise
+        async def watched_receive() -> Message:
+            message = await receive()
+            kind = message["type"]
+            if kind == "http.disconnect":
+                # After a complete response uvicorn says "disconnect" to whoever
+                # listens: only before it does the message mean that the client left.
+                if not call.complete:
+                    call.gone = True
+            elif kind == "websocket.disconnect" and not call.complete:
+                # The end of the session, however the client ended it: what the app
+                # does after it (its cleanup) is still the app's doing.
+                call.complete = True
+                call.close_code = message.get("code", 1005)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            was_complete = call.complete
+            kind = message["type"]
+            if kind == _LAST_BODY:
+                if message.get("more_body", False):
+                    call.streaming = True
+                else:
+                    call.complete = True
+            elif kind == "http.response.start" or kind == "websocket.http.response.start":
+                call.status = message["status"]
+            elif kind == "websocket.accept":
+                call.status = 101
+            elif kind == "websocket.close":
+                call.close_code = message.get("code", 1000)
+                call.complete = True
+            elif kind == "websocket.http.response.body" or kind == _PATHSEND:
+                call.complete = True
+            try:
+                await send(message)
+            except OSError:
+                # uvicorn's ClientDisconnected (an OSError), or a transport that is gone.
+                if not was_complete:
+                    call.gone = True
+                raise
+
+        return watched_receive, watched_send
 
     def finish(self) -> None:
         self.ended = time.monotonic()
-        # Keep nothing of uvicorn's connection or the loop alive in the exchange log.
-        self._receive = self._send = None
+        # The exchange log keeps this call: it must not keep the loop alive.
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -245,11 +246,12 @@ class Recorder:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        call = _Call(scope, receive, send, self.label, kind == "websocket")
+        call = _Call(scope, self.label, kind == "websocket")
+        watched_receive, watched_send = call.watch(receive, send)
         running = self._running
         running.add(call)
         try:
-            await self.app(scope, call.receive, call.send)
+            await self.app(scope, watched_receive, watched_send)
         except BaseException as exc:
             self._judge(call, exc)
             raise
