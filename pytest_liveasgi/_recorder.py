@@ -152,7 +152,7 @@ class _Call:
             elif kind == "websocket.close":
                 call.close_code = message.get("code", 1000)
                 call.complete = True
-            elif kind == "websocket.http.response.body" or kind == _PATHSEND:
+            elif kind == _PATHSEND or (kind == "websocket.http.response.body" and not message.get("more_body")):
                 call.complete = True
             try:
                 await send(message)
