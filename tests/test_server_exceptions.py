@@ -429,3 +429,41 @@ def test_failing_test_shows_the_server_traceback_once(pytester: pytest.Pytester)
     assert output.count('raise RuntimeError("boom from the app")') == 1
     assert "Exception in ASGI application" not in output
     result.stdout.fnmatch_lines(["*--- server-side traceback of GET / ---*", "RuntimeError: boom from the app"])
+
+
+def test_stop_error_and_plugin_report_share_one_wording_with_the_origin() -> None:
+    app = Starlette(routes=[Route("/boom", boom)])
+    server = LiveServer(app, lifespan="off").start()
+    server.label_requests("test_a.py::test_one")
+    assert httpx.get(server.url + "/boom").status_code == 500
+    server.settle()
+    message = stop_error(server)
+    assert "the app raised 1 unhandled exception(s) while serving requests:" in message
+    assert "--- server-side traceback of GET /boom [request arrived during test_a.py::test_one] ---" in message
+    assert message.rstrip().endswith("RuntimeError: boom from the app")
+
+
+def test_uvicorn_record_filter_drops_only_the_record_it_was_told_about(
+    uvicorn_records: list[logging.LogRecord],
+) -> None:
+    # The mechanism the lifespan branch uses too: uvicorn logs a lifespan failure's
+    # message object as it got it.
+    from pytest_liveasgi._logcapture import UvicornRecordFilter
+
+    logger = logging.getLogger("uvicorn.error")
+    message = "".join(["lifespan startup failed: ", "the traceback"])
+    same_text = "lifespan startup failed: the traceback"
+    error = RuntimeError("logged with exc_info")
+    records = UvicornRecordFilter()
+    records.attach()
+    try:
+        records.drop_next(message)
+        records.drop_next(error)
+        logger.error(same_text)  # equal text, another object: kept
+        logger.error(message)
+        logger.error("Exception in ASGI application", exc_info=error)
+        logger.error(message)  # dropped once only
+    finally:
+        records.detach()
+    assert [record.getMessage() for record in uvicorn_records] == [same_text, message]
+    assert records not in logger.filters
