@@ -296,7 +296,9 @@ class Recorder:
                     call.waiter = loop.create_future()
                 finishing.append(call.waiter)
         if finishing:
-            await asyncio.gather(*finishing)
+            # Unlike gather, wait() leaves the futures alone when a timeout cancels it:
+            # a later settle() can wait for them again.
+            await asyncio.wait(finishing)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:

@@ -14,6 +14,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -467,3 +468,21 @@ def test_uvicorn_record_filter_drops_only_the_record_it_was_told_about(
         records.detach()
     assert [record.getMessage() for record in uvicorn_records] == [same_text, message]
     assert records not in logger.filters
+
+
+async def slow_background_failure(request: Request) -> Response:
+    async def later() -> None:
+        await asyncio.sleep(0.5)
+        raise RuntimeError("late background failure")
+
+    return PlainTextResponse("ok", background=BackgroundTask(later))
+
+
+def test_settle_after_a_settle_that_timed_out_still_waits() -> None:
+    with LiveServer(Starlette(routes=[Route("/", slow_background_failure)]), lifespan="off") as server:
+        assert httpx.get(server.url).text == "ok"
+        server.settle(timeout=0.05)  # gives up: the background task is still running
+        time.sleep(0.1)  # LiveServer.settle() skips while the loop has not answered since
+        server.settle(timeout=10)
+        [recorded] = server.take_exceptions()
+    assert str(recorded) == "GET /: RuntimeError: late background failure"
