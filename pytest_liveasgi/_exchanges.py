@@ -4,8 +4,8 @@ handled, for the report of a failing test (the server-side view of what a test d
 from __future__ import annotations
 
 import collections
-import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 DEFAULT_EXCHANGE_LOG_SIZE = 50
 
@@ -29,27 +29,30 @@ class Exchange:
         line = f"{self.request} -> {self.outcome} in {self.duration * 1000:.1f} ms"
         return f"{line}  !! {self.error}" if self.error else line
 
+    def to_exchange(self) -> Exchange:
+        return self
+
+
+class _Entry(Protocol):
+    def to_exchange(self) -> Exchange: ...
+
 
 class ExchangeLog:
-    """The last `size` exchanges (0 keeps none); appends are O(1) and thread safe."""
+    """The last `size` exchanges (0 keeps none); appends are O(1) and thread safe.
+
+    It keeps what it is given (an `Exchange`, or the recorder's finished call) and
+    builds the `Exchange` objects only when read: most logs are never read."""
 
     def __init__(self, size: int = DEFAULT_EXCHANGE_LOG_SIZE) -> None:
         self.size = size
-        self._exchanges: collections.deque[Exchange] = collections.deque(maxlen=size)
-        self._lock = threading.Lock()
-        self.dropped = 0
+        self._entries: collections.deque[_Entry] = collections.deque(maxlen=max(size, 0))
 
-    def add(self, exchange: Exchange) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            if len(self._exchanges) == self.size:
-                self.dropped += 1
-            self._exchanges.append(exchange)
+    def add(self, entry: _Entry) -> None:
+        # A deque's append and copy are each atomic: no lock needed (maxlen 0 keeps none).
+        self._entries.append(entry)
 
     def snapshot(self) -> list[Exchange]:
-        with self._lock:
-            return list(self._exchanges)
+        return [entry.to_exchange() for entry in self._entries.copy()]
 
 
 def format_exchanges(exchanges: list[Exchange], running: list[str], limit: int) -> str:

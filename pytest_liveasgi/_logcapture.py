@@ -6,6 +6,7 @@ collector only keeps a copy to put into a `StartupError` or shutdown error.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 
@@ -70,3 +71,39 @@ class ThreadLogFilter(logging.Filter):
 
     def detach(self) -> None:
         logging.getLogger(self.logger_name).removeFilter(self)
+
+
+class UvicornRecordFilter(logging.Filter):
+    """Leaves out of the logs uvicorn's record of something this server reports itself.
+
+    `drop_next(thing)` drops the next 'uvicorn.error' record whose exception
+    (``exc_info``) or message object is `thing` (compared by identity: uvicorn logs
+    the very exception the app raised, and a lifespan failure's very message). The
+    app wrapper calls it right before uvicorn logs, with no await in between, so a few
+    slots are enough; every other record passes untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: collections.deque[object] = collections.deque(maxlen=4)
+
+    def drop_next(self, thing: object) -> None:
+        self._pending.append(thing)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        pending = self._pending
+        if not pending:
+            return True
+        logged = record.exc_info[1] if record.exc_info else None
+        for thing in pending:
+            if thing is logged or thing is record.msg:
+                pending.remove(thing)
+                return False
+        return True
+
+    def attach(self) -> None:
+        logging.getLogger(UVICORN_ERROR_LOGGER).addFilter(self)
+
+    def detach(self) -> None:
+        logging.getLogger(UVICORN_ERROR_LOGGER).removeFilter(self)
+        self._pending.clear()

@@ -8,7 +8,7 @@ import pytest
 
 from ._errors import LiveServerError
 from ._exchanges import format_exchanges
-from ._recorder import ServerException
+from ._recorder import ServerException, format_server_exceptions
 from ._server import LiveServer
 
 
@@ -38,13 +38,7 @@ def finish_servers(servers: list[LiveServer], nodeid: str, report_exceptions: bo
 def report_server_exceptions(exceptions: list[ServerException], nodeid: str, extra: Sequence[str] = ()) -> None:
     """Fail the current test (at teardown) with the server tracebacks."""
     __tracebackhide__ = True
-    lines = [f"the app raised {len(exceptions)} unhandled exception(s) while serving this test:"]
-    for recorded in exceptions:
-        origin = ""
-        if recorded.label is not None and recorded.label != nodeid:
-            origin = f" [request arrived during {recorded.label}]"
-        lines.append(f"\n--- server-side traceback of {recorded.request}{origin} ---")
-        lines.append(recorded.traceback.rstrip())
+    lines = [format_server_exceptions(exceptions, label=nodeid, serving="this test")]
     lines.append(
         "\n(turn this off with @pytest.mark.asgi_app(raise_server_exceptions=False) or "
         "'asgi_raise_server_exceptions = false' in the ini file)"

@@ -53,12 +53,14 @@ def configured_app(request: pytest.FixtureRequest) -> tuple[Any, str]:
 
 def start_server(app: Any, source: str, options: dict[str, Any], label: str | None) -> LiveServer:
     """Start a server for a fixture: the fixture reports server exceptions per test itself."""
+    reported = bool(options.get("raise_server_exceptions", True))
     options = {**options, "raise_server_exceptions": False}
     factory = bool(options.pop("factory", False))
     server = LiveServer(load_app(app, factory=factory), **options)
     server.app_description = source
-    server.label_requests(label)
-    return server.start()
+    server.start()
+    server.label_requests(label, report_exceptions=reported)
+    return server
 
 
 def server_for_test(request: pytest.FixtureRequest) -> LiveServer:

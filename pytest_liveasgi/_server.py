@@ -17,7 +17,6 @@ import contextlib
 import enum
 import logging
 import socket
-import ssl
 import threading
 import time
 import warnings
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from ._clients import DEFAULT_CLIENT_TLS
 from ._errors import LiveServerError, LiveServerWarning, OptionError, StartupError
 from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
@@ -70,8 +70,6 @@ STARTUP_SLACK = LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK
 completes just as the timeout hits still gets its lifespan shutdown)."""
 
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
-
-_default_client_context: ssl.SSLContext | None = None
 
 
 class State(enum.Enum):
@@ -254,19 +252,9 @@ class LiveServer:
         return httpx.AsyncClient(**self._client_options(kwargs))
 
     def _client_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        options = {"base_url": self.url, "trust_env": False, **kwargs}
-        # httpx builds a new SSL context (~several ms) per client unless given one.
-        options.setdefault("verify", self._client_ssl_context())
-        return options
-
-    def _client_ssl_context(self) -> ssl.SSLContext:
         certificate = self._thread.certificate if self._thread else None
-        if certificate is not None:
-            return certificate.client_context
-        global _default_client_context
-        if _default_client_context is None:
-            _default_client_context = ssl.create_default_context()
-        return _default_client_context
+        tls = certificate.client_tls if certificate is not None else DEFAULT_CLIENT_TLS
+        return tls.client_options(self.url, kwargs)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -450,11 +438,18 @@ class LiveServer:
         """The requests and WebSocket sessions the app is serving right now."""
         return self._recorder.running_calls() if self._recorder else []
 
-    def label_requests(self, label: str | None) -> None:
+    def label_requests(self, label: str | None, *, report_exceptions: bool | None = None) -> None:
         """Tag the requests that arrive from now on (e.g. with a test id); each
-        `ServerException` carries the label that was active when its request arrived."""
+        `ServerException` carries the label that was active when its request arrived.
+
+        `report_exceptions` (default: unchanged, at first ``raise_server_exceptions``)
+        says whether the caller reports the exceptions it takes: then uvicorn's log
+        record of each ("Exception in ASGI application" and the same traceback) is left
+        out of the logs, so that a report shows each traceback once."""
         if self._recorder is not None:
             self._recorder.label = label
+            if report_exceptions is not None:
+                self._recorder.drop_logged_exceptions = report_exceptions
 
     def settle(self, timeout: float = 1.0) -> None:
         """Wait (at most `timeout` s) until requests whose response was already sent
@@ -500,7 +495,12 @@ class LiveServer:
                     f"cannot make the event loop loop={config.loop!r} for {self.app_description}: {exc}"
                 ) from None
             thread.wsgi_adapter = wsgi_adapter_made_by_uvicorn(config, self.app)
-            self._recorder = thread.recorder = Recorder(config.loaded_app, self._exchange_log)
+            # With raise_server_exceptions the report shows each app exception: uvicorn's
+            # copy of the same traceback is left out of the logs (kept without it).
+            self._recorder = thread.recorder = Recorder(
+                config.loaded_app, self._exchange_log, drop_logged_exceptions=self.raise_server_exceptions
+            )
+            thread.recorder.log_filter.attach()
             thread.lifespan = _LifespanWatcher(thread.recorder)
             config.loaded_app = thread.lifespan
             thread.config = config
@@ -716,6 +716,8 @@ class _ServerThread:
                 return
             self._released = True
             self.log.detach()
+        if self.recorder is not None:
+            self.recorder.log_filter.detach()
         if self.access_filter is not None:
             self.access_filter.detach()
         if self.thread is None and self.socket is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import ssl
 import tempfile
 from typing import Any
 
+from ._clients import ClientTLS
 from ._errors import StartupError
 
 
@@ -43,7 +43,7 @@ class GeneratedCertificate:
         with open(self.certfile, "wb") as chain:
             for blob in certificate.cert_chain_pems:
                 chain.write(blob.bytes())
-        self.client_context = ssl.create_default_context(cafile=self.ca_path)
+        self.client_tls = ClientTLS(self.ca_path)
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

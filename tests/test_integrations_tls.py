@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
 
@@ -45,6 +46,34 @@ def test_ca_path_works_for_other_clients() -> None:
         # "localhost" is in the certificate too.
         assert httpx.get(f"https://localhost:{server.port}/", verify=context).text == "hello"
     assert not ca_file.exists(), "the throwaway CA is removed when the server stops"
+
+
+@pytest.mark.filterwarnings("ignore:`cert=...` is deprecated:DeprecationWarning")
+def test_a_clients_certificate_stays_its_own(tmp_path: Path) -> None:
+    # A server that asks for client certificates: only a client given cert= gets in.
+    client_ca = trustme.CA()
+    client_ca.cert_pem.write_to_path(str(tmp_path / "client-ca.pem"))
+    client_ca.issue_cert("alice@example.org").private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "alice.pem"))
+    alice = str(tmp_path / "alice.pem")
+    options = {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(tmp_path / "client-ca.pem")}
+
+    def refused(client: httpx.Client) -> None:
+        with client, pytest.raises(httpx.TransportError):
+            client.get("/")
+
+    with LiveServer(app, https=True, lifespan="off", **options) as server:
+        refused(server.client())
+        with server.client(cert=alice) as client:
+            assert client.get("/").text == "hello"
+        refused(server.client())  # the certificate did not stick to a shared SSL context
+
+        async def with_certificate() -> str:
+            async with server.async_client(cert=alice) as client:
+                return (await client.get("/")).text
+
+        assert asyncio.run(with_certificate()) == "hello"
+        refused(server.client())
+        refused(server.client(http2=False))
 
 
 def test_own_certificate_and_key_pass_through(tmp_path: Path) -> None:
