@@ -68,6 +68,8 @@ class LiveServer:
             the app were not consumed with `take_exceptions()`.
         exchange_log_size: how many of the last requests and WebSocket sessions
             `exchanges()` keeps (0 keeps none).
+        description: how messages name the app (default: the import string or the
+            app's module and name).
         **uvicorn_options: keyword arguments of `uvicorn.Config` (``factory=True``,
             ``lifespan="off"``, ``root_path="/api"``, ``interface="wsgi"``, …).
     """
@@ -83,6 +85,7 @@ class LiveServer:
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         raise_server_exceptions: bool = True,
         exchange_log_size: int = DEFAULT_EXCHANGE_LOG_SIZE,
+        description: str | None = None,
         **uvicorn_options: Any,
     ) -> None:
         if not isinstance(host, str):
@@ -90,7 +93,7 @@ class LiveServer:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise OptionError(f"LiveServer: port must be an integer from 0 to 65535, got {port!r}")
         self._app_spec = app
-        self.app_description = describe_app(app)
+        self.app_description = describe_app(app) if description is None else description
         self.host = host
         self.port = port
         self.https = check_flag("https", https)

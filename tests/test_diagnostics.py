@@ -239,11 +239,11 @@ BAD_APP_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("app", "message"), BAD_APP_CASES, ids=[case[0] for case in BAD_APP_CASES])
-def test_bad_app_is_a_clear_error_and_other_tests_still_pass(apps: pytest.Pytester, app: str, message: str) -> None:
+@pytest.mark.parametrize(("spec", "message"), BAD_APP_CASES, ids=[case[0] for case in BAD_APP_CASES])
+def test_bad_app_is_a_clear_error_and_other_tests_still_pass(apps: pytest.Pytester, spec: str, message: str) -> None:
     apps.makepyfile(broken_syntax="def app(:\n", raises_on_import="app = 1 / 0\n")
     apps.makepyfile("def test_uses_server(live_server):\n    pass\n\ndef test_no_server():\n    pass\n")
-    result = run(apps, "--asgi-app", app)
+    result = run(apps, "--asgi-app", spec)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at setup of test_uses_server*", f"pytest-liveasgi: {message}*"])
     result.stdout.no_fnmatch_line("*Traceback*_server.py*")
@@ -409,11 +409,11 @@ def test_unknown_marker_option_names_the_marker_and_test(apps: pytest.Pytester) 
         ),
         (
             "asgi_startup_timeout = soon",
-            "ini option asgi_startup_timeout: asgi_startup_timeout must be a positive number of seconds, got 'soon'",
+            "ini option asgi_startup_timeout must be a positive number of seconds, got 'soon'",
         ),
         (
             "asgi_shutdown_timeout = -1",
-            "ini option asgi_shutdown_timeout: asgi_shutdown_timeout must be a positive number of seconds, got -1.0",
+            "ini option asgi_shutdown_timeout must be a positive number of seconds, got -1.0",
         ),
     ],
 )
@@ -461,7 +461,7 @@ def test_session_server_without_a_configured_app(apps: pytest.Pytester) -> None:
     apps.makepyfile("def test_it(live_server_session):\n    pass\n")
     result = run(apps)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["pytest-liveasgi: live_server_session serves the app configured for the whole*"])
+    result.stdout.fnmatch_lines(["pytest-liveasgi: asgi_live_server_session serves the app configured for the whole*"])
 
 
 # -- bounded teardown ---------------------------------------------------------------------
