@@ -217,6 +217,8 @@ def check_option(name: str, value: object, source: str = "LiveServer") -> Any:
 
 def check_uvicorn_options(options: Mapping[str, Any], source: str = "LiveServer") -> dict[str, Any]:
     """Reject unknown or reserved `uvicorn.Config` keywords, naming them and `source`."""
+    if not options:
+        return {}
     from ._uvicorn_compat import config_option_names  # imports uvicorn
 
     known = config_option_names()

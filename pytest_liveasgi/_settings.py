@@ -7,6 +7,7 @@ Nothing here imports uvicorn, httpx or the server: that happens when a server st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,11 +152,11 @@ def _configured_app(config: pytest.Config) -> tuple[str | None, str]:
 def _getini(config: pytest.Config, key: str) -> Any:
     try:
         return config.getini(key)
-    except ValueError as exc:
-        # pytest >= 8.4 parses typed keys itself: "could not convert string to float: 'soon'"
-        return exc.args[0].rpartition(": ")[2].strip("'") if exc.args else ""
-    except TypeError as exc:  # a TOML value of the wrong type; pytest's message names the key
-        raise LiveServerError(str(exc)) from None
+    except (ValueError, TypeError, pytest.UsageError) as exc:
+        # pytest >= 8.4 parses typed keys itself and says e.g. "could not convert string
+        # to float: 'soon'"; keep the value so that our message names the key once.
+        quoted = re.search(r"'([^']*)'\s*$", str(exc))
+        return quoted.group(1) if quoted else str(exc)
 
 
 def fixture_owner(config: pytest.Config, name: str, conftests: bool = False) -> str | None:
