@@ -310,7 +310,7 @@ def test_misspelt_options_suggest_ours_and_uvicorns(apps: pytest.Pytester) -> No
             f"(did you mean 'startup_timeout'?){both}",
             f"pytest-liveasgi: *::test_raise_server_exceptions: unknown server option 'raise_server_exception' "
             f"(did you mean 'raise_server_exceptions'?){both}",
-            f"pytest-liveasgi: *::test_uvicorn_option: unknown server option 'root_pth' (did you mean 'root_path'?)*",
+            "pytest-liveasgi: *::test_uvicorn_option: unknown server option 'root_pth' (did you mean 'root_path'?)*",
         ]
     )
 
