@@ -77,23 +77,36 @@ def _from_text(kind: str, text: str) -> object:
     return text
 
 
+_CHECKS: dict[str, Callable[[object], Any]] = {
+    "seconds": _seconds,
+    "flag": _flag,
+    "count": _count,
+    "port": _port,
+    "text": _text,
+    "text or None": _text_or_none,
+}
+
+
+def _validate(kind: str, value: object, subject: str) -> Any:
+    try:
+        return _CHECKS[kind](value)
+    except ValueError as problem:
+        raise OptionError(f"{subject} {problem}") from None
+
+
 @dataclass(frozen=True)
 class Option:
     """One keyword of `LiveServer`; the ones with an `ini` key are also ini options."""
 
     name: str
-    kind: str  # "seconds", "flag", "count", "port", "text"
+    kind: str  # a key of _CHECKS
     default: Any
     help: str
     ini: str | None = None
-    check: Callable[[object], Any] = _text
 
     def validate(self, value: object, subject: str) -> Any:
         """The checked value, or an `OptionError` "`subject` must be …"."""
-        try:
-            return self.check(value)
-        except ValueError as problem:
-            raise OptionError(f"{subject} {problem}") from None
+        return _validate(self.kind, value, subject)
 
     def from_ini(self, raw: object, subject: str) -> Any:
         """Parse and check an ini value (text, or already typed by pytest or TOML)."""
@@ -119,8 +132,8 @@ SERVER_OPTIONS: dict[str, Option] = {
     option.name: option
     for option in (
         Option("host", "text", "127.0.0.1", "the address to bind"),
-        Option("port", "port", 0, "the port to bind; 0 lets the OS pick a free one", check=_port),
-        Option("https", "flag", False, "serve TLS with a throwaway certificate (needs trustme)", check=_flag),
+        Option("port", "port", 0, "the port to bind; 0 lets the OS pick a free one"),
+        Option("https", "flag", False, "serve TLS with a throwaway certificate (needs trustme)"),
         Option(
             "startup_timeout",
             "seconds",
@@ -128,7 +141,6 @@ SERVER_OPTIONS: dict[str, Option] = {
             "seconds a live server may take to start (app import, lifespan startup) before the test "
             f"errors (default {DEFAULT_STARTUP_TIMEOUT:g})",
             ini="asgi_startup_timeout",
-            check=_seconds,
         ),
         Option(
             "shutdown_timeout",
@@ -137,7 +149,6 @@ SERVER_OPTIONS: dict[str, Option] = {
             "seconds a live server gives open requests, streams and WebSockets when it stops, "
             f"before cutting them off (default {DEFAULT_SHUTDOWN_TIMEOUT:g})",
             ini="asgi_shutdown_timeout",
-            check=_seconds,
         ),
         Option(
             "raise_server_exceptions",
@@ -145,7 +156,6 @@ SERVER_OPTIONS: dict[str, Option] = {
             True,
             "make a test ERROR when the app raised an unhandled exception while serving it (default true)",
             ini="asgi_raise_server_exceptions",
-            check=_flag,
         ),
         Option(
             "exchange_log_size",
@@ -155,11 +165,8 @@ SERVER_OPTIONS: dict[str, Option] = {
             "lists (shown for failing tests, and for passing ones with -rP / -rA); 0 turns the "
             f"exchange log off (default {DEFAULT_EXCHANGE_LOG_SIZE})",
             ini="asgi_exchange_log_size",
-            check=_count,
         ),
-        Option(
-            "description", "text", None, "how messages name the app (default: derived from it)", check=_text_or_none
-        ),
+        Option("description", "text or None", None, "how messages name the app (default: derived from it)"),
     )
 }
 
@@ -202,12 +209,12 @@ RESERVED_OPTIONS = {
 
 def check_timeout(name: str, value: object, source: str = "LiveServer") -> float:
     """A positive number of seconds, or an `OptionError` naming `name` and `source`."""
-    return float(SERVER_OPTIONS["startup_timeout"].validate(value, f"{source}: {name}"))
+    return float(_validate("seconds", value, f"{source}: {name}"))
 
 
 def check_flag(name: str, value: object, source: str = "LiveServer") -> bool:
     """A real bool, or an `OptionError` naming `name` and `source` (no truthy strings)."""
-    return bool(SERVER_OPTIONS["https"].validate(value, f"{source}: {name}"))
+    return bool(_validate("flag", value, f"{source}: {name}"))
 
 
 def check_option(name: str, value: object, source: str = "LiveServer") -> Any:
@@ -264,12 +271,8 @@ def parse_server_option_lines(lines: list[str], source: str = f"ini option {SERV
         name, equals, raw = (part.strip() for part in str(line).partition("="))
         if not equals or not name:
             raise OptionError(f"{source}: {line!r} is not of the form 'name = value'")
-        if name in SERVER_OPTIONS:
-            options[name] = SERVER_OPTIONS[name].from_ini(raw, f"{source}: {name}")
-        elif name in flags:
-            options[name] = SERVER_OPTIONS["https"].from_ini(raw, f"{source}: {name}")
-        else:
-            options[name] = _literal(raw)
+        option = SERVER_OPTIONS.get(name) or (Option(name, "flag", None, "") if name in flags else None)
+        options[name] = option.from_ini(raw, f"{source}: {name}") if option else _literal(raw)
     return check_server_options(options, source)
 
 
