@@ -306,3 +306,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if session_server is not None:
         del config.stash[_SESSION_SERVER]
     warn_at_session_end(config, stop_at_session_end(session_server))
+
+
+def __getattr__(name: str) -> Any:
+    # `from pytest_liveasgi.plugin import live_server` (into a conftest.py) worked before
+    # the short names moved out; pytest does not see names served from here, so they
+    # do not register `live_server` behind another plugin's back.
+    if name in ALIASES:
+        from . import _short_names
+
+        return getattr(_short_names, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
