@@ -307,5 +307,5 @@ def import_string_problem(spec: str) -> str | None:
         return "has more than one ':'"
     for part, what in ((module, "module"), (attribute, "attribute")):
         if not _DOTTED_NAME.fullmatch(part):
-            return f"{what} {part!r} is not a dotted Python name"
+            return f"has {what} {part!r}, which is not a dotted Python name"
     return None

@@ -253,8 +253,8 @@ MALFORMED_SPECS = [
     ("apps", "has no ':' between the module and the app's name (e.g. 'apps:app')"),
     ("apps:", "names no attribute after the ':' (e.g. 'apps:app')"),
     (":app", "names no module before the ':'"),
-    ("my-apps:app", "module 'my-apps' is not a dotted Python name"),
-    ("apps:app()", "attribute 'app()' is not a dotted Python name"),
+    ("my-apps:app", "has module 'my-apps', which is not a dotted Python name"),
+    ("apps:app()", "has attribute 'app()', which is not a dotted Python name"),
     ("apps:app:x", "has more than one ':'"),
 ]
 
