@@ -105,7 +105,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if owner is not None and "live_server" in fixturenames:
         _check_live_server_is_ours(item, fixturenames, owner)
     if SESSION_SERVER in fixturenames:
-        or_fail(check_session_server_use, item, short="live_server_session" in fixturenames)
+        if SERVER not in fixturenames:  # else the markers configure the per-test server
+            or_fail(check_session_server_use, item, short="live_server_session" in fixturenames)
         server_use(item).uses_session_server = True
 
 
