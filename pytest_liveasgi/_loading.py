@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import traceback
 from typing import Any
@@ -49,8 +50,10 @@ def import_app(import_string: str) -> Any:
         try:
             found = getattr(found, attribute)
         except AttributeError:
+            close = difflib.get_close_matches(attribute, [name for name in dir(found) if not name.startswith("__")], 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise StartupError(
-                f"cannot load app {import_string!r}: {walked!r} has no attribute {attribute!r}"
+                f"cannot load app {import_string!r}: {walked!r} has no attribute {attribute!r}{hint}"
             ) from None
         walked = f"{walked}.{attribute}"
     return found

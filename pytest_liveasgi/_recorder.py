@@ -353,7 +353,12 @@ def format_app_traceback(exc: BaseException) -> str:
 
 
 def format_server_exceptions(
-    exceptions: Sequence[ServerException], *, label: str | None = None, serving: str = "requests"
+    exceptions: Sequence[ServerException],
+    *,
+    label: str | None = None,
+    serving: str = "requests",
+    what: str = "the app",
+    during: str | None = None,
 ) -> str:
     """The report text for exceptions that escaped the app, used by `LiveServer.stop()`
     and by the plugin's report.
@@ -363,8 +368,11 @@ def format_server_exceptions(
         label: the label of whom the report is for (the plugin: the test's node id);
             an exception whose request arrived under another label names that label.
         serving: what the app was serving, for the heading (``"this test"``).
+        what: who raised them, for the heading.
+        during: the heading's end instead of ``"while serving <serving>"``.
     """
-    lines = [f"the app raised {len(exceptions)} unhandled exception(s) while serving {serving}:"]
+    during = during if during is not None else f"while serving {serving}"
+    lines = [f"{what} raised {len(exceptions)} unhandled exception(s) {during}:"]
     for recorded in exceptions:
         origin = ""
         if recorded.label is not None and recorded.label != label:

@@ -1,45 +1,48 @@
-"""Where the app and the server options come from: CLI, ini and markers."""
+"""What a test's live server should be: the session settings (command line and ini file,
+read once at configure time), the `asgi_app` markers of a test (read once per test),
+and which app and options that makes.
+
+Nothing here imports uvicorn, httpx or the server: that happens when a server starts.
+"""
 
 from __future__ import annotations
 
-import ast
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._errors import LiveServerError
-from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE
-from ._options import check_timeout, check_uvicorn_options
-from ._server import DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STARTUP_TIMEOUT
-from ._uvicorn_compat import flag_option_names
+from ._errors import LiveServerError, OptionError
+from ._loading import describe_app, load_app
+from ._options import (
+    APP_HELP,
+    SERVER_OPTIONS,
+    SERVER_OPTIONS_HELP,
+    SERVER_OPTIONS_INI,
+    check_server_options,
+    import_string_problem,
+    parse_server_option_lines,
+)
+
+if TYPE_CHECKING:
+    from ._server import LiveServer
 
 MARKER = "asgi_app"
-
-HELP_APP = "the ASGI app to serve, as an import string 'package.module:attribute'"
-HELP_STARTUP_TIMEOUT = (
-    f"seconds a live server may take to start (app import, lifespan startup) before the "
-    f"test errors (default {DEFAULT_STARTUP_TIMEOUT:g})"
-)
-HELP_SHUTDOWN_TIMEOUT = (
-    f"seconds a live server gives open requests, streams and WebSockets when it stops, "
-    f"before cutting them off (default {DEFAULT_SHUTDOWN_TIMEOUT:g})"
-)
-HELP_RAISE = "make a test ERROR when the app raised an unhandled exception while serving it (default true)"
-HELP_EXCHANGE_LOG = (
-    f"how many of the last requests and WebSocket sessions of each live server a test report "
-    f"lists (shown for failing tests, and for passing ones with -rP / -rA); 0 turns the "
-    f"exchange log off (default {DEFAULT_EXCHANGE_LOG_SIZE})"
-)
-HELP_SERVER_OPTIONS = (
-    "more uvicorn.Config options for every live server, one 'name = value' a line, "
-    "e.g. 'lifespan = off' or 'root_path = /api' (values are Python literals or plain text)"
-)
-
-# The LiveServer keywords that are not uvicorn.Config options.
-SERVER_KEYWORDS = frozenset(
-    {"host", "port", "https", "startup_timeout", "shutdown_timeout", "raise_server_exceptions", "exchange_log_size"}
-)
+SERVER = "asgi_live_server"
+SESSION_SERVER = "asgi_live_server_session"
+CLIENT = "asgi_live_server_client"
+FACTORY = "asgi_live_server_factory"
+# The short names, registered only while no other plugin defines `live_server`.
+ALIASES = {
+    "live_server": SERVER,
+    "live_server_session": SESSION_SERVER,
+    "live_server_client": CLIENT,
+    "live_server_factory": FACTORY,
+}
+# Marker options that still mean something for a test on the shared session server.
+_PER_TEST_OPTIONS = frozenset({"raise_server_exceptions"})
 
 NO_APP_MESSAGE = """no ASGI app is configured for this test. Give one in any of these ways:
   1. @pytest.mark.asgi_app("package.module:app") on the test, its class, or its module (pytestmark)
@@ -50,9 +53,18 @@ NO_APP_MESSAGE = """no ASGI app is configured for this test. Give one in any of 
   3. --asgi-app package.module:app on the command line
   4. asgi_app = package.module:app in the pytest ini file (pytest.ini, pyproject.toml, tox.ini, setup.cfg)"""
 
+NO_SESSION_APP_MESSAGE = (
+    f"{SESSION_SERVER} serves the app configured for the whole session, and none is: "
+    "give --asgi-app package.module:app or 'asgi_app = package.module:app' in the pytest "
+    f"ini file (markers and the asgi_app fixture configure {SERVER}, the per-test server)"
+)
+
 
 class NoAppError(LiveServerError):
     """No app was configured in any of the four ways."""
+
+
+# -- session settings: command line and ini file ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -61,142 +73,154 @@ class Settings:
 
     app: str | None
     app_source: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any]
+    live_server_owner: str | None = None
+    """Another plugin that defines `live_server` (then our short names are off)."""
+    app_fixture_owner: str | None = None
+    """A conftest.py (loaded at startup) that overrides the `asgi_app` fixture."""
 
-    def describe(self) -> str:
-        if self.app is None:
-            return "no app configured (marker or asgi_app fixture only)"
-        return f"app {self.app!r} (from {self.app_source})"
+    @property
+    def app_description(self) -> str:
+        return f"{self.app!r} from {self.app_source}"
+
+    def header(self, uvicorn_version: str) -> str:
+        """The `liveasgi:` line of the report header."""
+        if self.app is not None:
+            app = f"app {self.app!r} (from {self.app_source})"
+        elif self.app_fixture_owner is not None:
+            app = f"app from the asgi_app fixture ({self.app_fixture_owner})"
+        else:
+            app = "app per test (@pytest.mark.asgi_app or an asgi_app fixture)"
+        line = (
+            f"liveasgi: {app}, uvicorn {uvicorn_version}, startup_timeout {self.options['startup_timeout']:g} s, "
+            f"shutdown_timeout {self.options['shutdown_timeout']:g} s"
+        )
+        if self.live_server_owner is not None:
+            line += f"; live_server is {self.live_server_owner}'s, use {SERVER}"
+        return line
 
 
 SETTINGS = pytest.StashKey[Settings]()
 
 
-@dataclass(frozen=True)
-class MarkerSettings:
-    """What the `asgi_app` markers on one test say."""
-
-    app: Any
-    app_source: str
-    options: dict[str, Any]
-
-    @property
-    def has_app(self) -> bool:
-        return self.app is not None
-
-
 def add_options(parser: pytest.Parser) -> None:
+    """The command-line option and the ini keys, with one help text each (from the option table)."""
+    numeric_types = pytest.version_tuple >= (8, 4)  # pytest 8.4 added the "int" and "float" ini types
     group = parser.getgroup("liveasgi", "live ASGI server (pytest-liveasgi)")
-    group.addoption("--asgi-app", dest="asgi_app", metavar="MODULE:ATTRIBUTE", default=None, help=HELP_APP)
-    parser.addini("asgi_app", HELP_APP, default=None)
-    parser.addini("asgi_startup_timeout", HELP_STARTUP_TIMEOUT, default=None)
-    parser.addini("asgi_shutdown_timeout", HELP_SHUTDOWN_TIMEOUT, default=None)
-    parser.addini("asgi_raise_server_exceptions", HELP_RAISE, type="bool", default=True)
-    parser.addini("asgi_exchange_log_size", HELP_EXCHANGE_LOG, default=None)
-    parser.addini("asgi_server_options", HELP_SERVER_OPTIONS, type="linelist", default=[])
+    group.addoption("--asgi-app", dest="asgi_app", metavar="MODULE:ATTRIBUTE", default=None, help=APP_HELP)
+    parser.addini("asgi_app", APP_HELP, default=None)
+    for option in SERVER_OPTIONS.values():
+        if option.ini is not None:
+            default = option.default if option.kind == "flag" else None
+            parser.addini(option.ini, option.help, type=option.ini_type(numeric_types), default=default)  # type: ignore[arg-type]
+    parser.addini(SERVER_OPTIONS_INI, SERVER_OPTIONS_HELP, type="linelist", default=[])
 
 
 def read_settings(config: pytest.Config) -> Settings:
-    """Read and check the CLI and ini settings; a bad value is a `pytest.UsageError`."""
+    """Read and check the command line and ini file; a bad value is a `pytest.UsageError`."""
     try:
-        return _read_settings(config)
+        app, app_source = _configured_app(config)
+        options = {name: option.default for name, option in SERVER_OPTIONS.items() if option.ini is not None}
+        for name, option in SERVER_OPTIONS.items():
+            if option.ini is not None:
+                raw = _getini(config, option.ini)
+                if raw is not None and raw != "":
+                    options[name] = option.from_ini(raw, f"ini option {option.ini}")
+        options.update(parse_server_option_lines(config.getini(SERVER_OPTIONS_INI)))
     except LiveServerError as exc:
         raise pytest.UsageError(str(exc)) from None
+    return Settings(
+        app,
+        app_source,
+        options,
+        live_server_owner=fixture_owner(config, "live_server"),
+        app_fixture_owner=fixture_owner(config, "asgi_app", conftests=True),
+    )
 
 
-def _read_settings(config: pytest.Config) -> Settings:
+def _configured_app(config: pytest.Config) -> tuple[str | None, str]:
     cli_app = config.getoption("asgi_app")
-    ini_app = config.getini("asgi_app") or None
-    if cli_app:
-        app, source = cli_app, "--asgi-app"
-    elif ini_app:
-        app, source = str(ini_app).strip(), "ini option asgi_app"
-    else:
-        app, source = None, ""
-    options: dict[str, Any] = {
-        "startup_timeout": _ini_seconds(config, "asgi_startup_timeout", DEFAULT_STARTUP_TIMEOUT),
-        "shutdown_timeout": _ini_seconds(config, "asgi_shutdown_timeout", DEFAULT_SHUTDOWN_TIMEOUT),
-        "raise_server_exceptions": bool(config.getini("asgi_raise_server_exceptions")),
-        "exchange_log_size": _ini_count(config, "asgi_exchange_log_size", DEFAULT_EXCHANGE_LOG_SIZE),
-    }
-    options.update(_ini_server_options(config))
-    return Settings(app, source, options)
+    ini_app = str(config.getini("asgi_app") or "").strip()
+    app, source = (cli_app, "--asgi-app") if cli_app else (ini_app or None, "ini option asgi_app")
+    if app is not None:
+        problem = import_string_problem(app)
+        if problem is not None:
+            raise OptionError(f"{source} {app!r} is not an import string 'package.module:attribute': it {problem}")
+    return app, source
 
 
-def _ini_seconds(config: pytest.Config, key: str, default: float) -> float:
-    raw = config.getini(key)
-    if raw is None or str(raw).strip() == "":
-        return default
+def _getini(config: pytest.Config, key: str) -> Any:
     try:
-        value = float(str(raw).strip())
+        return config.getini(key)
+    except (ValueError, TypeError, pytest.UsageError) as exc:
+        # pytest >= 8.4 parses typed keys itself and says e.g. "could not convert string
+        # to float: 'soon'"; keep the value so that our message names the key once.
+        quoted = re.search(r"'([^']*)'\s*$", str(exc))
+        return quoted.group(1) if quoted else str(exc)
+
+
+def fixture_owner(config: pytest.Config, name: str, conftests: bool = False) -> str | None:
+    """The plugin (or, with `conftests`, the conftest.py) that defines fixture `name`, if not us."""
+    distributions = {id(plugin): dist for plugin, dist in config.pluginmanager.list_plugin_distinfo()}
+    for plugin_name, plugin in config.pluginmanager.list_name_plugin():
+        module = getattr(plugin, "__name__", None) or type(plugin).__module__
+        if plugin is None or module.startswith("pytest_liveasgi"):
+            continue
+        path = getattr(plugin, "__file__", None) or ""
+        is_conftest = path.endswith("conftest.py")
+        if is_conftest != conftests or not _is_fixture(getattr(plugin, name, None)):
+            continue
+        if is_conftest:
+            return _relative(config, Path(path))
+        dist = distributions.get(id(plugin))
+        return dist.project_name if dist is not None else plugin_name
+    return None
+
+
+def _relative(config: pytest.Config, path: Path) -> str:
+    try:
+        return str(path.relative_to(config.rootpath))
     except ValueError:
-        value = raw
-    return check_timeout(key, value, source=f"ini option {key}")
+        return str(path)
 
 
-def _ini_count(config: pytest.Config, key: str, default: int) -> int:
-    raw = config.getini(key)
-    if raw is None or str(raw).strip() == "":
-        return default
-    text = str(raw).strip()
-    if not text.isdigit():
-        raise LiveServerError(f"ini option {key}: must be a whole number >= 0, got {text!r}")
-    return int(text)
+def _is_fixture(obj: object) -> bool:
+    # pytest >= 8.4 wraps fixture functions in FixtureFunctionDefinition; older ones mark them.
+    return type(obj).__name__ == "FixtureFunctionDefinition" or hasattr(obj, "_pytestfixturefunction")
 
 
-def _ini_server_options(config: pytest.Config) -> dict[str, Any]:
-    source = "ini option asgi_server_options"
-    options: dict[str, Any] = {}
-    for line in config.getini("asgi_server_options"):
-        name, equals, raw = (part.strip() for part in str(line).partition("="))
-        if not equals or not name:
-            raise LiveServerError(f"{source}: {line!r} is not of the form 'name = value'")
-        options[name] = parse_ini_flag(name, raw, source) if name in flag_options() else parse_ini_value(raw)
-    server_keywords = {name: options.pop(name) for name in list(options) if name in SERVER_KEYWORDS}
-    for name in ("startup_timeout", "shutdown_timeout"):
-        if name in server_keywords:
-            check_timeout(name, server_keywords[name], source=source)
-    return {**check_uvicorn_options(options, source=source), **server_keywords}
+# -- a test's markers ---------------------------------------------------------------------
 
 
-_FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+@dataclass(frozen=True)
+class Markers:
+    """What the `asgi_app` markers on one test say (read once per test)."""
+
+    app: Any
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
-def flag_options() -> frozenset[str]:
-    """The options that are True or False: LiveServer's and uvicorn's."""
-    return flag_option_names() | {"https", "raise_server_exceptions"}
+_MARKERS = pytest.StashKey[Markers]()
 
 
-def parse_ini_flag(name: str, raw: str, source: str) -> bool:
-    """true/false (or yes/no, on/off, 1/0) for an option that is a flag, else an error."""
-    try:
-        return _FLAG_WORDS[raw.lower()]
-    except KeyError:
-        raise LiveServerError(f"{source}: {name} must be true or false, got {raw!r}") from None
-
-
-def parse_ini_value(raw: str) -> Any:
-    """A Python literal (``5``, ``None``, ``[("x-test", "1")]``), true / false, or the text."""
-    # "on" / "off" stay text: uvicorn's lifespan option takes them as words.
-    lowered = raw.lower()
-    if lowered == "true":
-        return True
-    if lowered == "false":
-        return False
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw
-
-
-def read_markers(item: pytest.Item) -> MarkerSettings:
+def markers(item: pytest.Item) -> Markers:
     """The app from the closest marker that names one; options merged outermost first."""
+    found = item.stash.get(_MARKERS, None)
+    if found is None:
+        found = item.stash[_MARKERS] = _read_markers(item)
+    return found
+
+
+def _read_markers(item: pytest.Item) -> Markers:
     marks = list(item.iter_markers(MARKER))
     where = f"@pytest.mark.{MARKER} on {item.nodeid}"
+    if not marks:
+        return Markers(None, where)
     app: Any = None
     for mark in marks:
         if len(mark.args) > 1:
-            raise LiveServerError(
+            raise OptionError(
                 f"{where}: takes at most one positional argument (the app), got {len(mark.args)}; "
                 "give server options as keywords"
             )
@@ -205,9 +229,65 @@ def read_markers(item: pytest.Item) -> MarkerSettings:
     options: dict[str, Any] = {}
     for mark in reversed(marks):
         options.update(mark.kwargs)
-    uvicorn_options = {name: value for name, value in options.items() if name not in SERVER_KEYWORDS}
-    check_uvicorn_options(uvicorn_options, source=where)
-    for name in ("startup_timeout", "shutdown_timeout"):
-        if name in options:
-            check_timeout(name, options[name], source=where)
-    return MarkerSettings(app, where, options)
+    return Markers(app, where, check_server_options(options, where))
+
+
+# -- resolution: which app and options a server gets ----------------------------------------
+
+
+def app_for_test(item: pytest.Item) -> tuple[Any, str]:
+    """The app for this test (marker, then command line, then ini) and how to name it."""
+    settings = item.config.stash[SETTINGS]
+    marked = markers(item)
+    factory = bool(marked.options.get("factory", settings.options.get("factory", False)))
+    if marked.app is not None:
+        return load_app(marked.app, factory=factory), f"{describe_app(marked.app)} from {marked.source}"
+    if settings.app is None:
+        raise NoAppError(NO_APP_MESSAGE)
+    return load_app(settings.app, factory=factory), settings.app_description
+
+
+def options_for_test(item: pytest.Item) -> dict[str, Any]:
+    """The ini options with the marker's over them."""
+    return {**item.config.stash[SETTINGS].options, **markers(item).options}
+
+
+def check_session_server_use(item: pytest.Item, short: bool) -> None:
+    """Raise if this test's markers try to configure the shared session server."""
+    marked = markers(item)
+    session_server, server = ("live_server_session", "live_server") if short else (SESSION_SERVER, SERVER)
+    if marked.app is not None:
+        raise LiveServerError(
+            f"{marked.source} names an app, but the test uses {session_server}, which "
+            "serves the app configured for the whole session (--asgi-app / ini asgi_app). "
+            f"Use the {server} fixture for a per-test app."
+        )
+    ignored = sorted(set(marked.options) - _PER_TEST_OPTIONS)
+    if ignored:
+        kind = "server" if set(ignored) <= SERVER_OPTIONS.keys() else "uvicorn"
+        raise LiveServerError(
+            f"{marked.source} sets {kind} option(s) {', '.join(ignored)}, but the test uses "
+            f"{session_server}, which is shared and already configured by the ini file. "
+            f"Use the {server} fixture for per-test options."
+        )
+
+
+def start_server(app: Any, description: str, options: dict[str, Any], label: str | None) -> LiveServer:
+    """Start a server for a fixture; the plugin reports its exceptions per test itself."""
+    from ._server import LiveServer  # the first server pays for uvicorn and httpx
+
+    report_exceptions = bool(options.get("raise_server_exceptions", True))
+    options = {**options, "raise_server_exceptions": False}
+    options.pop("factory", None)  # the app is loaded already
+    server = LiveServer(app, description=description, **options)
+    server.start()
+    server.label_requests(label, report_exceptions=report_exceptions)
+    return server
+
+
+def session_server_app(config: pytest.Config) -> tuple[Any, str]:
+    """The app of the session server (command line or ini only) and how to name it."""
+    settings = config.stash[SETTINGS]
+    if settings.app is None:
+        raise NoAppError(NO_SESSION_APP_MESSAGE)
+    return load_app(settings.app, factory=bool(settings.options.get("factory", False))), settings.app_description

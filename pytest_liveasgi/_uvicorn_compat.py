@@ -40,31 +40,6 @@ T = TypeVar("T")
 
 UVICORN_VERSION = uvicorn.__version__
 
-# Config keywords LiveServer decides itself, with the reason shown to the user.
-RESERVED_OPTIONS = {
-    "app": "pass the app as the first argument",
-    "host": "use the `host` argument of LiveServer (or the marker option `host=`)",
-    "port": "use the `port` argument of LiveServer (or the marker option `port=`)",
-    "uds": "LiveServer serves TCP on a socket it binds itself",
-    "fd": "LiveServer serves TCP on a socket it binds itself",
-    "workers": "the server runs in a thread of the test process; there are no workers",
-    "reload": "the server runs in a thread of the test process; reload is not possible",
-    "reload_dirs": "the server runs in a thread of the test process; reload is not possible",
-    "reload_includes": "the server runs in a thread of the test process; reload is not possible",
-    "reload_excludes": "the server runs in a thread of the test process; reload is not possible",
-    "reload_delay": "the server runs in a thread of the test process; reload is not possible",
-    "log_config": (
-        "pytest-liveasgi never reconfigures the process's logging (uvicorn's log_config "
-        "closes every handler); configure the 'uvicorn' loggers yourself"
-    ),
-    "timeout_graceful_shutdown": "use `shutdown_timeout`",
-    "log_level": (
-        "uvicorn would set the level of the 'uvicorn' loggers for the whole process and never "
-        "undo it; set levels yourself (caplog.set_level(...), or logging.getLogger('uvicorn').setLevel(...))"
-    ),
-    "limit_max_requests": "the server runs until the fixture or stop() ends it",
-}
-
 
 @functools.cache
 def flag_option_names() -> frozenset[str]:

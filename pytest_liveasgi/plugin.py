@@ -1,33 +1,72 @@
-"""The pytest plugin: options, the `asgi_app` marker, and the live-server fixtures."""
+"""The pytest plugin, top to bottom: settings, per-test bookkeeping, fixtures, reporting.
+
+Importing it imports neither uvicorn, httpx nor the server (SPEC §5): they load when a
+fixture starts the first server, so a run that uses no live server pays nothing.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 import pytest
-import uvicorn
 
 from ._errors import LiveServerError
-from ._loading import describe_app
-from ._reporting import exchange_sections, finish_servers, report_server_exceptions
-from ._resolution import (
-    RESOLVED_APP,
-    configured_app,
+from ._loading import describe_app, load_app
+from ._options import check_server_options
+from ._reporting import (
+    SERVER_USE,
+    exchange_sections,
     fail,
-    or_fail,
-    server_for_test,
-    session_server,
-    start_server,
-    wants_server_exceptions,
+    report_session_server_exceptions,
+    server_use,
+    stop_at_session_end,
+    stop_servers,
+    warn_at_session_end,
 )
-from ._server import LiveServer
-from ._session import SESSION_SERVER, SessionServer, misuse_of_session_server
-from ._settings import MARKER, SETTINGS, add_options, read_settings
+from ._settings import (
+    ALIASES,
+    CLIENT,
+    FACTORY,
+    MARKER,
+    SERVER,
+    SESSION_SERVER,
+    SETTINGS,
+    add_options,
+    app_for_test,
+    check_session_server_use,
+    markers,
+    options_for_test,
+    read_settings,
+    session_server_app,
+    start_server,
+)
 
-_TEST_SERVERS = pytest.StashKey[list[LiveServer]]()
-_EXCHANGES_SHOWN = pytest.StashKey[bool]()
+if TYPE_CHECKING:
+    import httpx
+
+    from ._server import LiveServer
+
+T = TypeVar("T")
+
+# The running session server, stopped at the end of the session (not in any test's teardown).
+_SESSION_SERVER = pytest.StashKey["LiveServer"]()
+_CURRENT_TEST = pytest.StashKey[str]()
+
+
+def or_fail(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call `function`; turn a LiveServerError into a clean test error (no traceback)."""
+    __tracebackhide__ = True
+    try:
+        return function(*args, **kwargs)
+    except LiveServerError as exc:
+        error = exc
+    fail(error)
+
+
+# -- settings ---------------------------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,29 +77,50 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(app=None, **options): serve `app` (an object or 'package.module:attribute') "
-        "with these LiveServer / uvicorn options to this test's live_server. An app that is a "
+        f"with these LiveServer / uvicorn options to this test's {SERVER}. An app that is a "
         f"plain function must be given as pytest.mark.{MARKER}.with_args(app).",
     )
-    config.stash[SETTINGS] = read_settings(config)
-    config.stash[SESSION_SERVER] = SessionServer()
+    settings = config.stash[SETTINGS] = read_settings(config)
+    if settings.live_server_owner is None:
+        config.pluginmanager.import_plugin("pytest_liveasgi._short_names")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    settings = config.stash[SETTINGS]
-    options = settings.options
-    return (
-        f"liveasgi: {settings.describe()}, uvicorn {uvicorn.__version__}, "
-        f"startup_timeout {options['startup_timeout']:g} s, shutdown_timeout {options['shutdown_timeout']:g} s"
+    return config.stash[SETTINGS].header(version("uvicorn"))
+
+
+# -- per-test bookkeeping -----------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if SERVER_USE in item.stash:
+        del item.stash[SERVER_USE]  # a rerun (pytest-rerunfailures) is a new attempt
+    item.config.stash[_CURRENT_TEST] = item.nodeid
+    session_server = item.config.stash.get(_SESSION_SERVER, None)
+    if session_server is not None:
+        session_server.label_requests(item.nodeid)
+    fixturenames = getattr(item, "fixturenames", ())
+    owner = item.config.stash[SETTINGS].live_server_owner
+    if owner is not None and "live_server" in fixturenames:
+        _check_live_server_is_ours(item, fixturenames, owner)
+    if SESSION_SERVER in fixturenames:
+        if SERVER not in fixturenames:  # else the markers configure the per-test server
+            or_fail(check_session_server_use, item, short="live_server_session" in fixturenames)
+        server_use(item).uses_session_server = True
+
+
+def _check_live_server_is_ours(item: pytest.Item, fixturenames: Sequence[str], owner: str) -> None:
+    __tracebackhide__ = True
+    if item.get_closest_marker(MARKER) is None or {SERVER, FACTORY} & set(fixturenames):
+        return
+    pytest.fail(
+        f"pytest-liveasgi: {item.nodeid} has @pytest.mark.{MARKER} but uses live_server, which here is "
+        f"{owner}'s fixture: {owner} defines live_server, so pytest-liveasgi does not, and the marker "
+        f"does nothing to it. Use pytest-liveasgi's {SERVER} fixture instead (and {CLIENT}, "
+        f"{SESSION_SERVER}, {FACTORY} for the other live_server_* names).",
+        pytrace=False,
     )
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
-    session_server = item.config.stash[SESSION_SERVER]
-    session_server.label(item.nodeid)
-    yield
-    # The session server may have been started by this test's fixtures.
-    session_server.label(item.nodeid)
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -69,30 +129,161 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     # Innermost wrapper: while pytest still captures the call's logs, let the servers
     # finish what this test's requests started, so their log records land in this
     # test's report instead of the gap between the call and teardown phases.
-    started_by_test: list[LiveServer] = item.stash.get(_TEST_SERVERS, [])
-    servers = [*started_by_test]
-    session_server = item.config.stash[SESSION_SERVER].server
-    if session_server is not None:
-        servers.append(session_server)
-    for server in servers:
-        server.settle()
+    state = item.stash.get(SERVER_USE, None)
+    if state is not None:
+        state.settle(item.config.stash.get(_SESSION_SERVER, None))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None and _SESSION_SERVER in item.config.stash:
+        # The last test of the session (of this xdist worker) takes what is left.
+        server_use(item).uses_session_server = True
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def asgi_app(request: pytest.FixtureRequest) -> Any:
+    """The ASGI app for this test's `asgi_live_server`.
+
+    Resolved from the closest ``@pytest.mark.asgi_app(app)`` marker, then ``--asgi-app``,
+    then the ``asgi_app`` ini option. Override this fixture (e.g. in conftest.py) to build
+    the app in Python: ``return create_app(testing=True)``.
+    """
+    app, description = or_fail(app_for_test, request.node)
+    server_use(request.node).resolved_app = (app, description)
+    return app
+
+
+@pytest.fixture
+def asgi_live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """A fresh `LiveServer` for this test, started before it and stopped after it.
+
+    Serves the app of `asgi_app` (marker, fixture override, ``--asgi-app`` or ini), with
+    the ini options and the marker's keyword options. Lifespan startup and shutdown run
+    once per test. An exception that escapes the app during the test makes the test
+    ERROR at teardown with the server traceback (unless ``raise_server_exceptions=False``).
+    Also available as ``live_server`` unless another plugin (pytest-django,
+    pytest-flask) defines that name.
+    """
+    item = request.node
+    state = server_use(item)
+    if or_fail(markers, item).app is not None:
+        app, description = or_fail(app_for_test, item)
+    else:
+        app = request.getfixturevalue("asgi_app")
+        resolved = state.resolved_app
+        description = (
+            resolved[1] if resolved and resolved[0] is app else f"{describe_app(app)} from your asgi_app fixture"
+        )
+    options = options_for_test(item)
+    server = or_fail(start_server, app, description, options, item.nodeid)
+    started = [(server, bool(options["raise_server_exceptions"]))]
+    state.started += started
+    try:
+        yield server
+    finally:
+        stop_servers(started, item)
+
+
+@pytest.fixture
+def asgi_live_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
+    """Start any number of `LiveServer`s in one test: ``asgi_live_server_factory(app, **options)``.
+
+    `app` is an app object or an import string; options are `LiveServer` / uvicorn
+    keywords over the ini options. Each call returns a running server; all of them stop
+    after the test, in reverse order. Exceptions their apps raise make the test ERROR
+    (unless that server has ``raise_server_exceptions=False``).
+    """
+    item = request.node
+    settings = item.config.stash[SETTINGS]
+    started: list[tuple[LiveServer, bool]] = []
+
+    def start(app: Any, **options: Any) -> LiveServer:
+        __tracebackhide__ = True
+        options = {**settings.options, **or_fail(check_server_options, options, FACTORY)}
+        loaded = or_fail(load_app, app, factory=bool(options.get("factory", False)))
+        server = or_fail(start_server, loaded, f"{describe_app(app)} from {FACTORY}", options, item.nodeid)
+        started.append((server, bool(options["raise_server_exceptions"])))
+        server_use(item).started.append(started[-1])
+        return server
+
+    try:
+        yield start
+    finally:
+        stop_servers(started, item)
+
+
+@pytest.fixture
+def asgi_live_server_client(asgi_live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An `httpx.Client` for `asgi_live_server`: ``base_url`` set, closed after the test."""
+    with asgi_live_server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def asgi_live_server_session(request: pytest.FixtureRequest) -> LiveServer:
+    """One `LiveServer` for the whole session (per xdist worker), for the app given by
+    ``--asgi-app`` or the ``asgi_app`` ini option, with the ini options.
+
+    Exceptions that escape the app are attributed to the test that was running and make
+    it ERROR at teardown. Lifespan startup runs once, before the first test that uses it;
+    the server stops at the end of the session, outside any test.
+    """
+    config = request.config
+    app, description = or_fail(session_server_app, config)
+    options = config.stash[SETTINGS].options
+    server = or_fail(start_server, app, description, options, config.stash.get(_CURRENT_TEST, None))
+    config.stash[_SESSION_SERVER] = server
+    return server
+
+
+# -- reporting ----------------------------------------------------------------------------------
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
+    state = item.stash.get(SERVER_USE, None)
+    if state is None:
+        if call.excinfo is not None and call.when == "setup":
+            _hint_at_short_names(item, outcome.get_result())  # type: ignore[attr-defined]
+        return
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
-    if report.when == "teardown" and not report.failed:
+    session_server = item.config.stash.get(_SESSION_SERVER, None) if state.uses_session_server else None
+    if report.when == "teardown" and session_server is not None:
+        report_session_server_exceptions(report, state, session_server, item.nodeid, _wants_exceptions(item))
+    if report.when != "call" and not report.failed:
         return
-    if report.when == "setup" and not report.failed:
+    if report.when == "teardown" and state.exchanges_shown:
         return
-    if report.when == "teardown" and item.stash.get(_EXCHANGES_SHOWN, False):
-        return
-    started_by_test: list[LiveServer] = item.stash.get(_TEST_SERVERS, [])
-    session_server = item.config.stash[SESSION_SERVER].server
-    for title, text in exchange_sections(started_by_test, session_server, item.nodeid):
-        report.sections.append((title, text))
-        item.stash[_EXCHANGES_SHOWN] = report.failed
+    for section in exchange_sections(state, session_server, item.nodeid):
+        report.sections.append(section)
+        state.exchanges_shown = report.failed
+
+
+def _wants_exceptions(item: pytest.Item) -> bool:
+    default = bool(item.config.stash[SETTINGS].options["raise_server_exceptions"])
+    try:
+        return bool(markers(item).options.get("raise_server_exceptions", default))
+    except LiveServerError:
+        return default  # the test errored at setup with this already
+
+
+def _hint_at_short_names(item: pytest.Item, report: pytest.TestReport) -> None:
+    owner = item.config.stash[SETTINGS].live_server_owner
+    text = str(report.longrepr)
+    for short, canonical in ALIASES.items():
+        if owner is not None and f"fixture '{short}' not found" in text:
+            report.sections.append(
+                (
+                    "pytest-liveasgi hint",
+                    f"{owner} defines live_server, so pytest-liveasgi's short names (live_server, "
+                    f"{', '.join(list(ALIASES)[1:])}) are off: use {canonical} instead of {short}.",
+                )
+            )
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -108,101 +299,22 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
             longrepr.addsection("pytest-liveasgi hint", hint)
 
 
-@pytest.fixture
-def asgi_app(request: pytest.FixtureRequest) -> Any:
-    """The ASGI app for this test's `live_server`.
-
-    Resolved from the closest ``@pytest.mark.asgi_app(app)`` marker, then ``--asgi-app``,
-    then the ``asgi_app`` ini option. Override this fixture (e.g. in conftest.py) to build
-    the app in Python: ``return create_app(testing=True)``.
-    """
-    app, source = or_fail(configured_app, request)
-    request.node.stash[RESOLVED_APP] = (app, source)
-    return app
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if _SESSION_SERVER not in config.stash and "pytest_liveasgi._server" not in sys.modules:
+        return  # no server was ever started: nothing to stop, nothing to import
+    session_server = config.stash.get(_SESSION_SERVER, None)
+    if session_server is not None:
+        del config.stash[_SESSION_SERVER]
+    warn_at_session_end(config, stop_at_session_end(session_server))
 
 
-@pytest.fixture
-def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    """A fresh `LiveServer` for this test, started before it and stopped after it.
+def __getattr__(name: str) -> Any:
+    # `from pytest_liveasgi.plugin import live_server` (into a conftest.py) worked before
+    # the short names moved out; pytest does not see names served from here, so they
+    # do not register `live_server` behind another plugin's back.
+    if name in ALIASES:
+        from . import _short_names
 
-    Serves the app of `asgi_app` (marker, fixture override, ``--asgi-app`` or ini), with
-    the ini options and the marker's keyword options. Lifespan startup and shutdown run
-    once per test. An exception that escapes the app during the test makes the test
-    ERROR at teardown with the server traceback (unless ``raise_server_exceptions=False``).
-    """
-    server = or_fail(server_for_test, request)
-    request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
-    try:
-        yield server
-    finally:
-        finish_servers([server], request.node.nodeid, wants_server_exceptions(request))
-
-
-@pytest.fixture
-def live_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveServer]]:
-    """Start any number of `LiveServer`s in one test: ``live_server_factory(app, **options)``.
-
-    `app` is an app object or an import string; options are `LiveServer` / uvicorn
-    keywords over the ini options. Each call returns a running server; all of them stop
-    after the test, in reverse order. Exceptions their apps raise make the test ERROR.
-    """
-    servers: list[LiveServer] = []
-    settings = request.config.stash[SETTINGS]
-
-    def start(app: Any, **options: Any) -> LiveServer:
-        __tracebackhide__ = True
-        source = f"{describe_app(app)} from live_server_factory"
-        try:
-            server = start_server(app, source, {**settings.options, **options}, request.node.nodeid)
-        except LiveServerError as exc:
-            error = exc
-        else:
-            servers.append(server)
-            request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
-            return server
-        fail(error)
-
-    try:
-        yield start
-    finally:
-        finish_servers(servers, request.node.nodeid, wants_server_exceptions(request))
-
-
-@pytest.fixture
-def live_server_client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    """An `httpx.Client` for `live_server`: ``base_url`` set, closed after the test."""
-    with live_server.client() as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def live_server_session(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    """One `LiveServer` for the whole session (per xdist worker), for the app given by
-    ``--asgi-app`` or the ``asgi_app`` ini option, with the ini options.
-
-    Exceptions that escape the app are attributed to the test that was running and make
-    it ERROR at teardown. Lifespan startup runs once, before the first test that uses it.
-    """
-    server = or_fail(session_server, request)
-    holder = request.config.stash[SESSION_SERVER]
-    holder.server = server
-    try:
-        yield server
-    finally:
-        holder.server = None
-        finish_servers([server], "the end of the session", wants_server_exceptions(request))
-
-
-@pytest.fixture(autouse=True)
-def _liveasgi_session_server_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Report what the session server's app raised during this test (internal)."""
-    if "live_server_session" in request.fixturenames:
-        or_fail(misuse_of_session_server, request)
-    yield
-    server = request.config.stash[SESSION_SERVER].server
-    if server is None or not server.running:
-        return
-    server.settle()
-    exceptions = server.take_exceptions()
-    if exceptions and wants_server_exceptions(request):
-        report_server_exceptions(exceptions, request.node.nodeid)
+        return getattr(_short_names, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

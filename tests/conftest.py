@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -20,3 +21,19 @@ def apps(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def dedent(source: str) -> str:
     return textwrap.dedent(source).lstrip()
+
+
+# pytest-django and pytest-flask are installed for the coexistence tests, and pytester
+# runs load every installed plugin: keep them out of the other runs, which test this
+# plugin alone (tests that want them back pass `-p django` / `-p flask`).
+OTHER_LIVE_SERVER_PLUGINS = ("django", "flask")
+
+
+@pytest.fixture(autouse=True)
+def _without_other_live_server_plugins(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "pytester" not in request.fixturenames:
+        return
+    request.getfixturevalue("pytester")  # it empties PYTEST_ADDOPTS when it starts
+    blocked = " ".join(f"-p no:{name}" for name in OTHER_LIVE_SERVER_PLUGINS)
+    addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"{addopts} {blocked}".strip())

@@ -230,7 +230,7 @@ def test_uvicorn_logs_reach_caplog_and_failure_reports(apps: pytest.Pytester) ->
 BAD_APP_CASES = [
     ("no_such_module:app", "cannot load app 'no_such_module:app': no module named 'no_such_module'"),
     ("apps:nope", "cannot load app 'apps:nope': 'apps' has no attribute 'nope'"),
-    ("apps", "app 'apps' is not an import string of the form 'package.module:attribute'"),
+    ("apps:ap", "cannot load app 'apps:ap': 'apps' has no attribute 'ap' (did you mean 'app'?)"),
     ("broken_syntax:app", "cannot load app 'broken_syntax:app': syntax error in *broken_syntax.py, line 1*"),
     (
         "raises_on_import:app",
@@ -241,14 +241,93 @@ BAD_APP_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("app", "message"), BAD_APP_CASES, ids=[case[0] for case in BAD_APP_CASES])
-def test_bad_app_is_a_clear_error_and_other_tests_still_pass(apps: pytest.Pytester, app: str, message: str) -> None:
+@pytest.mark.parametrize(("spec", "message"), BAD_APP_CASES, ids=[case[0] for case in BAD_APP_CASES])
+def test_bad_app_is_a_clear_error_and_other_tests_still_pass(apps: pytest.Pytester, spec: str, message: str) -> None:
     apps.makepyfile(broken_syntax="def app(:\n", raises_on_import="app = 1 / 0\n")
     apps.makepyfile("def test_uses_server(live_server):\n    pass\n\ndef test_no_server():\n    pass\n")
-    result = run(apps, "--asgi-app", app)
+    result = run(apps, "--asgi-app", spec)
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at setup of test_uses_server*", f"pytest-liveasgi: {message}*"])
     result.stdout.no_fnmatch_line("*Traceback*_server.py*")
+
+
+MALFORMED_SPECS = [
+    ("apps", "has no ':' between the module and the app's name (e.g. 'apps:app')"),
+    ("apps:", "names no attribute after the ':' (e.g. 'apps:app')"),
+    (":app", "names no module before the ':'"),
+    ("my-apps:app", "has module 'my-apps', which is not a dotted Python name"),
+    ("apps:app()", "has attribute 'app()', which is not a dotted Python name"),
+    ("apps:app:x", "has more than one ':'"),
+]
+
+
+@pytest.mark.parametrize(("spec", "problem"), MALFORMED_SPECS, ids=[case[0] for case in MALFORMED_SPECS])
+def test_malformed_app_spec_stops_the_run_once(apps: pytest.Pytester, spec: str, problem: str) -> None:
+    apps.makepyfile("def test_one(live_server):\n    pass\n\ndef test_two(live_server):\n    pass\n")
+    result = run(apps, "--asgi-app", spec)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    expected = f"ERROR: --asgi-app {spec!r} is not an import string 'package.module:attribute': it {problem}"
+    result.stderr.fnmatch_lines([expected.replace("[", "[[]")])
+    assert result.stderr.str().count("is not an import string") == 1
+    apps.makeini(f"[pytest]\nasgi_app = {spec}\n")
+    result = run(apps)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: ini option asgi_app {spec!r} is not an import string*"])
+
+
+def test_misspelt_options_suggest_ours_and_uvicorns(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import pytest
+
+            @pytest.mark.asgi_app(htps=True)
+            def test_https(live_server):
+                pass
+
+            @pytest.mark.asgi_app(startup_timout=3)
+            def test_startup_timeout(live_server):
+                pass
+
+            @pytest.mark.asgi_app(raise_server_exception=False)
+            def test_raise_server_exceptions(live_server):
+                pass
+
+            @pytest.mark.asgi_app(root_pth="/api")
+            def test_uvicorn_option(live_server):
+                pass
+            """
+        )
+    )
+    result = run(apps, "--asgi-app", "apps:app")
+    result.assert_outcomes(errors=4)
+    both = (
+        "; server options are LiveServer's own (host, port, https, startup_timeout, shutdown_timeout, "
+        "raise_server_exceptions, exchange_log_size) and the keyword arguments of uvicorn.Config (uvicorn *)"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"pytest-liveasgi: *::test_https: unknown server option 'htps' (did you mean 'https'?){both}",
+            f"pytest-liveasgi: *::test_startup_timeout: unknown server option 'startup_timout' "
+            f"(did you mean 'startup_timeout'?){both}",
+            f"pytest-liveasgi: *::test_raise_server_exceptions: unknown server option 'raise_server_exception' "
+            f"(did you mean 'raise_server_exceptions'?){both}",
+            "pytest-liveasgi: *::test_uvicorn_option: unknown server option 'root_pth' (did you mean 'root_path'?)*",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [("htps", "https"), ("startup_timout", "startup_timeout"), ("raise_server_exception", "raise_server_exceptions")],
+)
+def test_live_server_suggests_its_own_keywords(typo: str, suggestion: str) -> None:
+    from pytest_liveasgi import LiveServer, OptionError
+
+    with pytest.raises(OptionError) as raised:
+        LiveServer("apps:app", **{typo: True})
+    assert f"unknown server option {typo!r} (did you mean {suggestion!r}?)" in str(raised.value)
+    assert "LiveServer's own (host, port, https," in str(raised.value)
 
 
 def test_failing_factory_names_the_factory(apps: pytest.Pytester) -> None:
@@ -411,11 +490,11 @@ def test_unknown_marker_option_names_the_marker_and_test(apps: pytest.Pytester) 
         ),
         (
             "asgi_startup_timeout = soon",
-            "ini option asgi_startup_timeout: asgi_startup_timeout must be a positive number of seconds, got 'soon'",
+            "ini option asgi_startup_timeout must be a positive number of seconds, got 'soon'",
         ),
         (
             "asgi_shutdown_timeout = -1",
-            "ini option asgi_shutdown_timeout: asgi_shutdown_timeout must be a positive number of seconds, got -1.0",
+            "ini option asgi_shutdown_timeout must be a positive number of seconds, got -1.0",
         ),
     ],
 )
@@ -463,7 +542,7 @@ def test_session_server_without_a_configured_app(apps: pytest.Pytester) -> None:
     apps.makepyfile("def test_it(live_server_session):\n    pass\n")
     result = run(apps)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["pytest-liveasgi: live_server_session serves the app configured for the whole*"])
+    result.stdout.fnmatch_lines(["pytest-liveasgi: asgi_live_server_session serves the app configured for the whole*"])
 
 
 # -- bounded teardown ---------------------------------------------------------------------
@@ -525,4 +604,9 @@ def test_teardown_cuts_off_hanging_work_and_says_what(apps: pytest.Pytester) -> 
             "*LiveServerWarning: *cut off*: GET /endless (response streaming, running *",
         ]
     )
+    # Each warning points at its test, not at the plugin's code.
+    result.stdout.fnmatch_lines(
+        ["*/test_teardown_cuts_off_hanging_work_and_says_what.py:*: LiveServerWarning: stopping the server*"]
+    )
+    result.stdout.no_fnmatch_line("*pytest_liveasgi*LiveServerWarning*")
     assert time.monotonic() - began < 15

@@ -201,3 +201,135 @@ def test_session_server_exchanges_are_per_test(apps: pytest.Pytester) -> None:
         ["*live server exchanges (session: 'apps:app' from --asgi-app)*", "GET /scope?test=second*"]
     )
     assert "test=first" not in result.stdout.str()
+
+
+def test_factory_server_can_turn_off_server_exceptions(apps: pytest.Pytester) -> None:
+    # shared/repro/core-review/r10_factory_flag: the option was accepted and ignored.
+    apps.makepyfile(
+        dedent(
+            """
+            async def failing(scope, receive, send):
+                if scope["type"] == "http":
+                    raise RuntimeError("expected by this test")
+
+            def test_allowed_to_fail(asgi_live_server_factory):
+                server = asgi_live_server_factory(failing, raise_server_exceptions=False, lifespan="off")
+                with server.client() as client:
+                    assert client.get("/").status_code == 500
+
+            def test_only_the_strict_server_counts(asgi_live_server_factory):
+                lenient = asgi_live_server_factory(failing, raise_server_exceptions=False, lifespan="off")
+                strict = asgi_live_server_factory("apps:app")
+                assert lenient.client().get("/").status_code == 500
+                assert strict.client().get("/boom").status_code == 500
+            """
+        )
+    )
+    result = apps.runpytest("-p", "no:cacheprovider", "-p", "no:logging")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_only_the_strict_server_counts*",
+            "the app raised 1 unhandled exception(s) while serving this test:",
+            "*server-side traceback of GET /boom ---",
+            "*RuntimeError: boom*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*server-side traceback of GET / ---")
+
+
+def test_a_rerun_test_shows_the_exchange_log_of_its_last_attempt_only(apps: pytest.Pytester) -> None:
+    # shared/repro/real-suites/rerun-exchange-log: every attempt's log was stacked.
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+
+            ATTEMPT = {"n": 0}
+
+            def test_flaky(live_server):
+                ATTEMPT["n"] += 1
+                httpx.get(live_server + f"/scope?attempt={ATTEMPT['n']}")
+                assert False, f"attempt {ATTEMPT['n']}"
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "apps:app", "-p", "rerunfailures", "--reruns", "2", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["failed"], outcomes["rerun"]) == (1, 2)
+    output = result.stdout.str()
+    assert output.count("live server exchanges") == 1, output
+    result.stdout.fnmatch_lines(["*AssertionError: attempt 3", "*live server exchanges*", "GET /scope?attempt=3 *"])
+    assert "attempt=1" not in output
+    assert "attempt=2" not in output
+
+
+def test_the_last_test_on_the_session_server_keeps_its_exchange_log(apps: pytest.Pytester) -> None:
+    # shared/repro/real-suites/session-last-test-no-exchange-log
+    apps.makepyfile(
+        dedent(
+            """
+            import httpx
+
+            def test_boom_not_last(live_server_session):
+                httpx.get(live_server_session + "/boom?first")
+
+            def test_boom_last(live_server_session):
+                httpx.get(live_server_session + "/boom?last")
+            """
+        )
+    )
+    for extra in ([], ["-p", "xdist", "-n", "2"]):
+        result = apps.runpytest("--asgi-app", "apps:app", "-p", "no:cacheprovider", "-p", "no:logging", *extra)
+        result.assert_outcomes(passed=2, errors=2)
+        result.stdout.fnmatch_lines_random(
+            [
+                "*ERROR at teardown of test_boom_not_last*",
+                "*ERROR at teardown of test_boom_last*",
+                "GET /boom?first -> 500 in * ms  !! RuntimeError: boom from the app",
+                "GET /boom?last -> 500 in * ms  !! RuntimeError: boom from the app",
+            ]
+        )
+        assert result.stdout.str().count("live server exchanges (session: 'apps:app' from --asgi-app)") == 2
+
+
+def test_a_request_drained_at_teardown_is_reported_in_that_test(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        late=dedent(
+            """
+            import asyncio
+            from apps import app
+            from starlette.routing import Route
+
+            async def slow_then_boom(request):
+                await asyncio.sleep(0.3)
+                raise ValueError("failed while the server stopped")
+
+            app.router.routes.append(Route("/slow-then-boom", slow_then_boom))
+            """
+        )
+    )
+    apps.makepyfile(
+        dedent(
+            """
+            import threading, time
+            import httpx
+
+            def test_leaves_a_request_running(live_server):
+                threading.Thread(
+                    target=lambda: httpx.get(live_server.url + "/slow-then-boom", timeout=5), daemon=True
+                ).start()
+                while not live_server.running_requests():
+                    time.sleep(0.01)
+            """
+        )
+    )
+    result = apps.runpytest("--asgi-app", "late:app", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaves_a_request_running*",
+            "*server-side traceback of GET /slow-then-boom ---",
+            "*ValueError: failed while the server stopped",
+        ]
+    )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 from conftest import dedent
@@ -241,29 +245,103 @@ def test_report_header_names_the_app_and_uvicorn(apps: pytest.Pytester) -> None:
     )
 
 
-def test_fixtures_are_documented(apps: pytest.Pytester) -> None:
-    output = apps.runpytest("--fixtures").stdout.str()
+def test_fixtures_are_documented_and_nothing_internal_is_listed(apps: pytest.Pytester) -> None:
+    output = apps.runpytest("--fixtures", "-v").stdout.str()
     for name, docstring in [
         ("asgi_app", "The ASGI app for this test"),
-        ("live_server", "A fresh `LiveServer` for this test"),
+        ("asgi_live_server", "A fresh `LiveServer` for this test"),
+        ("asgi_live_server_client", "An `httpx.Client` for `asgi_live_server`"),
+        ("asgi_live_server_session [session scope]", "One `LiveServer` for the whole session"),
+        ("asgi_live_server_factory", "Start any number of `LiveServer`s in one test"),
+        ("live_server", "A fresh `LiveServer` for this test (the short name of `asgi_live_server`)"),
         ("live_server_client", "An `httpx.Client` for `live_server`"),
         ("live_server_session [session scope]", "One `LiveServer` for the whole session"),
+        ("live_server_factory", "Start `LiveServer`s in a test"),
     ]:
         assert re.search(rf"^{re.escape(name)} -- .*\n    {re.escape(docstring)}", output, re.MULTILINE), name
+    # The per-test bookkeeping is done in hooks, not by an autouse fixture.
+    assert "liveasgi_" not in output
+    assert "pytest_liveasgi/plugin.py" in output
+
+
+def test_short_names_are_the_same_fixtures(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            def test_same_server(live_server, asgi_live_server, live_server_client, asgi_live_server_client):
+                assert live_server is asgi_live_server
+                assert live_server_client is asgi_live_server_client
+                assert live_server_client.get("/").text == "hello"
+
+            def test_same_session_server(live_server_session, asgi_live_server_session):
+                assert live_server_session is asgi_live_server_session
+
+            def test_same_factory(live_server_factory, asgi_live_server_factory):
+                assert live_server_factory is asgi_live_server_factory
+            """
+        )
+    )
+    apps.runpytest("--asgi-app", "apps:app").assert_outcomes(passed=3)
 
 
 def test_options_are_in_help(apps: pytest.Pytester) -> None:
+    numeric = pytest.version_tuple >= (8, 4)  # type: ignore[attr-defined,operator,unused-ignore]
     result = apps.runpytest("--help")
     result.stdout.fnmatch_lines(
         [
             "*--asgi-app=MODULE:ATTRIBUTE*",
             "*asgi_app (string)*",
-            "*asgi_startup_timeout (string)*",
-            "*asgi_shutdown_timeout (string)*",
+            f"*asgi_startup_timeout ({'float' if numeric else 'string'})*",
+            f"*asgi_shutdown_timeout ({'float' if numeric else 'string'})*",
             "*asgi_raise_server_exceptions (bool)*",
+            f"*asgi_exchange_log_size ({'int' if numeric else 'string'})*",
             "*asgi_server_options (linelist)*",
         ]
     )
+
+
+def test_option_table_matches_the_keywords_of_live_server() -> None:
+    from pytest_liveasgi import LiveServer
+    from pytest_liveasgi._options import SERVER_OPTIONS
+
+    parameters = inspect.signature(LiveServer.__init__).parameters
+    keywords = {name: p.default for name, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords == {name: option.default for name, option in SERVER_OPTIONS.items()}
+
+
+def test_a_run_without_live_servers_imports_no_uvicorn_or_httpx(pytester: pytest.Pytester) -> None:
+    heavy = ["uvicorn", "httpx", "httpcore", "h11", "click", "pytest_liveasgi._server"]
+    pytester.makeconftest(
+        dedent(
+            f"""
+            import json, pathlib, sys
+
+            def pytest_unconfigure(config):
+                loaded = [name for name in {heavy!r} if name in sys.modules]
+                pathlib.Path("loaded.json").write_text(json.dumps(loaded))
+            """
+        )
+    )
+    pytester.makeini("[pytest]\nasgi_app = apps:app\nasgi_startup_timeout = 3\n")
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:asyncio", "-p", "no:anyio", "-p", "no:playwright")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["liveasgi: app 'apps:app' (from ini option asgi_app), uvicorn *"])
+    assert json.loads((pytester.path / "loaded.json").read_text()) == []
+    script = "import sys, pytest_liveasgi, pytest_liveasgi.plugin; print(sorted(set(sys.argv[1:]) & set(sys.modules)))"
+    printed = subprocess.run([sys.executable, "-c", script, *heavy], capture_output=True, text=True, check=True)
+    assert printed.stdout.strip() == "[]"
+
+
+def test_report_header_when_the_app_comes_from_a_fixture_or_markers(apps: pytest.Pytester) -> None:
+    apps.makepyfile("def test_nothing():\n    pass\n")
+    apps.runpytest().stdout.fnmatch_lines(
+        ["liveasgi: app per test (@pytest.mark.asgi_app or an asgi_app fixture), uvicorn *"]
+    )
+    apps.makeconftest("import pytest\n\n@pytest.fixture\ndef asgi_app():\n    return 'not used'\n")
+    result = apps.runpytest()
+    result.stdout.fnmatch_lines(["liveasgi: app from the asgi_app fixture (conftest.py), uvicorn *"])
+    result.stdout.no_fnmatch_line("*no app configured*")
 
 
 def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
