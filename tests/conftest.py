@@ -11,11 +11,9 @@ import pytest
 SAMPLE_APPS = Path(__file__).with_name("sample_apps.py").read_text()
 
 # Plugins installed in the test venv that no pytester run here needs. Each pytester run in
-# a subprocess imports every installed plugin: Faker's (a dependency of litestar's test
-# tooling) costs about 0.8 s of CPU per run, pytest-playwright about 0.2 s, and with
-# ~150 such runs that was most of the suite's time. Browser tests keep playwright.
+# a subprocess imports every installed plugin, and Faker's (installed with litestar, via
+# polyfactory) costs about 0.8 s of CPU per run: with ~150 such runs, a third of the suite.
 PYTESTER_BLOCKED_PLUGINS = ("faker",)
-BROWSER_PLUGINS = ("playwright",)
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +22,9 @@ def _lean_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
         return
     # pytester clears PYTEST_ADDOPTS when it is set up: set it up first.
     request.getfixturevalue("pytester")
-    blocked = list(PYTESTER_BLOCKED_PLUGINS)
-    if request.node.get_closest_marker("browser") is None:
-        blocked += BROWSER_PLUGINS
     addopts = os.environ.get("PYTEST_ADDOPTS", "").split()
-    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join([*addopts, *(f"-p no:{name}" for name in blocked)]))
+    blocked = [f"-p no:{name}" for name in PYTESTER_BLOCKED_PLUGINS]
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join([*addopts, *blocked]))
 
 
 @pytest.fixture
