@@ -757,19 +757,76 @@ def ms(value: float) -> str:
     return f"{value * MS:.3f} ms"
 
 
-def targets(
-    imports: dict[str, Any],
-    cycle: dict[str, Row],
-    suite: dict[str, Row],
-    stop: dict[str, Row],
-    clients: dict[str, Row],
-    memory: dict[str, Growth | None],
-) -> list[Target]:
+def targets(results: dict[str, Any]) -> list[Target]:
+    """Judge each target whose sections ran; `results` maps a section's name to what it returned."""
+
     def verdict(ok: bool) -> str:
         return "PASS" if ok else "MISS"
 
     found: list[Target] = []
+    if "import" in results:
+        found += import_targets(results["import"], verdict)
+    if "cycle" in results:
+        cycle = results["cycle"]
+        speedup = cycle["naive"].median / cycle["live"].median
+        found.append(
+            Target(
+                "cycle <= 2 ms, >= 100x faster than naive",
+                ms(cycle["live"].median),
+                ms(cycle["naive"].median),
+                f"{speedup:.0f}x",
+                verdict(speedup >= 100),
+            )
+        )
+        if "suite" in results:
+            floor = cycle["start"].median + cycle["stop"].median
+            overhead = results["suite"]["live_server"].median
+            found.append(
+                Target(
+                    "live_server overhead <= 1.5 ms/test (<= 2x start+stop)",
+                    ms(overhead),
+                    ms(floor),
+                    f"{overhead / floor:.2f}x",
+                    verdict(overhead / floor <= OVERHEAD_PER_FLOOR),
+                )
+            )
+    if "stop" in results:
+        stop = results["stop"]
+        for key, label in (("", "plain"), ("tls ", "TLS")):
+            idle, bare = stop[f"{key}idle"].median, stop[f"{key}bare"].median
+            found.append(
+                Target(
+                    f"stop() with an idle keep-alive conn., {label} (<= 2x)",
+                    ms(idle),
+                    ms(bare),
+                    f"{idle / bare:.2f}x",
+                    verdict(idle / bare <= IDLE_STOP_FACTOR),
+                )
+            )
+    if "memory" in results:
+        found += memory_targets(results["memory"], verdict)
+    if "clients" in results:
+        clients = results["clients"]
+        client_speedup = clients["httpx"].median / clients["client"].median
+        found.append(
+            Target(
+                "client() <= 1 ms",
+                ms(clients["client"].median),
+                ms(clients["httpx"].median),
+                f"{client_speedup:.0f}x",
+                verdict(clients["client"].median <= 0.001),
+            )
+        )
+    print("\nTargets: the figure, its baseline from this run, and the ratio the verdict is on")
+    print(f"  {'':<56} {'figure':>12} {'baseline':>12} {'ratio':>10}")
+    for target in found:
+        print(f"  {target.name:<56} {target.figure:>12} {target.baseline:>12} {target.ratio:>10}  {target.verdict}")
+    return found
+
+
+def import_targets(imports: dict[str, Any], verdict: Callable[[bool], str]) -> list[Target]:
     share = imports["share"]
+    found = []
     found.append(
         Target(
             "plugin import <= 5% of pytest's",
@@ -790,38 +847,11 @@ def targets(
                 verdict(not heavy),
             )
         )
-    speedup = cycle["naive"].median / cycle["live"].median
-    found.append(
-        Target(
-            "cycle <= 2 ms, >= 100x faster than naive",
-            ms(cycle["live"].median),
-            ms(cycle["naive"].median),
-            f"{speedup:.0f}x",
-            verdict(speedup >= 100),
-        )
-    )
-    floor = cycle["start"].median + cycle["stop"].median
-    overhead = suite["live_server"].median
-    found.append(
-        Target(
-            "live_server overhead <= 1.5 ms/test (<= 2x start+stop)",
-            ms(overhead),
-            ms(floor),
-            f"{overhead / floor:.2f}x",
-            verdict(overhead / floor <= OVERHEAD_PER_FLOOR),
-        )
-    )
-    for key, label in (("", "plain"), ("tls ", "TLS")):
-        idle, bare = stop[f"{key}idle"].median, stop[f"{key}bare"].median
-        found.append(
-            Target(
-                f"stop() with an idle keep-alive conn., {label} (<= 2x)",
-                ms(idle),
-                ms(bare),
-                f"{idle / bare:.2f}x",
-                verdict(idle / bare <= IDLE_STOP_FACTOR),
-            )
-        )
+    return found
+
+
+def memory_targets(memory: dict[str, Growth | None], verdict: Callable[[bool], str]) -> list[Target]:
+    found = []
     noop = memory["pytest noop"]
     for loop in ("asyncio", "uvloop"):
         for kind in ("cycles", "pytest"):
@@ -841,25 +871,27 @@ def targets(
                     verdict(extra <= MEMORY_BUDGET),
                 )
             )
-    client_speedup = clients["httpx"].median / clients["client"].median
-    found.append(
-        Target(
-            "client() <= 1 ms",
-            ms(clients["client"].median),
-            ms(clients["httpx"].median),
-            f"{client_speedup:.0f}x",
-            verdict(clients["client"].median <= 0.001),
-        )
-    )
-    print("\nTargets: the figure, its baseline from this run, and the ratio the verdict is on")
-    print(f"  {'':<56} {'figure':>12} {'baseline':>12} {'ratio':>10}")
-    for target in found:
-        print(f"  {target.name:<56} {target.figure:>12} {target.baseline:>12} {target.ratio:>10}  {target.verdict}")
     return found
 
 
 def memory_label(kind: str, loop: str) -> str:
     return f"{'LiveServer cycles' if kind == 'cycles' else 'pytest suite'}, {loop}"
+
+
+def run_cycle(sizes: Sizes) -> dict[str, Row]:
+    with httpx.Client(trust_env=False) as client:
+        return bench_cycle(sizes, client)
+
+
+SECTIONS: dict[str, Callable[[Sizes], Any]] = {
+    "import": bench_import,
+    "cycle": run_cycle,
+    "suite": bench_suite,
+    "stop": bench_stop,
+    "requests": bench_requests,
+    "clients": bench_clients,
+    "memory": bench_memory,
+}
 
 
 def machine() -> str:
@@ -886,21 +918,23 @@ def load_average() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a fast smoke run with few samples")
+    parser.add_argument(
+        "--only",
+        metavar="SECTION,...",
+        help=f"run only these sections (of {', '.join(SECTIONS)}), e.g. --only memory",
+    )
     args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}: choose from {', '.join(SECTIONS)}")
     sizes = QUICK if args.quick else FULL
     print(f"pytest-liveasgi benchmarks{' (--quick: figures are rough)' if args.quick else ''}")
     print(f"machine: {machine()}")
     print(f"before: {load_average()}")
     started = time.perf_counter()
-    imports = bench_import(sizes)
-    with httpx.Client(trust_env=False) as client:
-        cycle = bench_cycle(sizes, client)
-    suite = bench_suite(sizes)
-    stop = bench_stop(sizes)
-    bench_requests(sizes)
-    clients = bench_clients(sizes)
-    memory = bench_memory(sizes)
-    targets(imports, cycle, suite, stop, clients, memory)
+    results = {name: SECTIONS[name](sizes) for name in SECTIONS if name in chosen}
+    targets(results)
     print(f"\n(took {time.perf_counter() - started:.0f} s; after: {load_average()})")
     return 0
 
