@@ -10,10 +10,15 @@ import pytest
 
 SAMPLE_APPS = Path(__file__).with_name("sample_apps.py").read_text()
 
-# Plugins installed in the test venv that no pytester run here needs. Each pytester run in
-# a subprocess imports every installed plugin, and Faker's (installed with litestar, via
-# polyfactory) costs about 0.8 s of CPU per run: with ~150 such runs, a third of the suite.
+# Plugins installed in the test venv that pytester runs here do not need. Each pytester run
+# in a subprocess imports every installed plugin: Faker's (installed with litestar, via
+# polyfactory) costs about 0.8 s of CPU per run, pytest-playwright's about 0.4 s, and
+# there are ~150 such runs. Playwright stays for tests marked `browser` (a pytester test
+# that uses `page` must carry that marker) and for the docs samples, which run as a user's
+# suite would, with everything installed.
 PYTESTER_BLOCKED_PLUGINS = ("faker",)
+BROWSER_PLUGINS = ("playwright",)
+WITH_EVERY_PLUGIN = ("test_docs_samples",)
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +27,11 @@ def _lean_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
         return
     # pytester clears PYTEST_ADDOPTS when it is set up: set it up first.
     request.getfixturevalue("pytester")
+    blocked = list(PYTESTER_BLOCKED_PLUGINS)
+    if request.node.get_closest_marker("browser") is None and request.module.__name__ not in WITH_EVERY_PLUGIN:
+        blocked += BROWSER_PLUGINS
     addopts = os.environ.get("PYTEST_ADDOPTS", "").split()
-    blocked = [f"-p no:{name}" for name in PYTESTER_BLOCKED_PLUGINS]
-    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join([*addopts, *blocked]))
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join([*addopts, *(f"-p no:{name}" for name in blocked)]))
 
 
 @pytest.fixture
