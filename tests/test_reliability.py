@@ -1,9 +1,10 @@
 """Reliability of `LiveServer` itself (issue 6): no leaks, no lost requests, bounded stops.
 
 Every test here is marked `reliability` (select with ``-m reliability``) and runs in the
-default run too. The plugin side (Ctrl-C, failing tests and fixtures) is in
-test_reliability_plugin.py. Time bounds are loose on purpose: they prove "does not hang"
-and "does not wait for uvicorn's fixed sleeps", never a few milliseconds.
+default run too, except the long load runs, also marked `slow` (CI runs them: ``-m slow``).
+The plugin side (Ctrl-C, failing tests and fixtures) is in test_reliability_plugin.py.
+Time bounds are loose on purpose: they prove "does not hang" and "does not wait for
+uvicorn's fixed sleeps", never a few milliseconds.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def _no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 # -- 1. leaks -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_300_start_stop_cycles_leak_no_fd_and_no_thread() -> None:
     app = App()
 
@@ -214,6 +216,7 @@ async def _many_requests(server: LiveServer, total: int, concurrency: int, keep_
     return answers
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep_alive", [True, False], ids=["keep-alive", "connection-close"])
 def test_2000_requests_at_50_concurrent_connections_are_all_answered(keep_alive: bool) -> None:
     app = App()

@@ -47,6 +47,7 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]
 # -- 1. leaks, through the fixtures ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_fresh_live_server_per_test_leaks_nothing_over_100_tests(rapps: pytest.Pytester) -> None:
     rapps.makepyfile(
         dedent(
