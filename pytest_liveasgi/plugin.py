@@ -206,3 +206,35 @@ def _liveasgi_session_server_errors(request: pytest.FixtureRequest) -> Iterator[
     exceptions = server.take_exceptions()
     if exceptions and wants_server_exceptions(request):
         report_server_exceptions(exceptions, request.node.nodeid)
+
+
+# TEMP (django-flask-sse branch): the canonical asgi_* names from the plugin helper's
+# coexistence work, so Django/SSE tests can be written against them before it merges.
+@pytest.fixture
+def asgi_live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """TEMP alias of live_server that does not depend on the name `live_server`."""
+    server = or_fail(server_for_test, request)
+    request.node.stash.setdefault(_TEST_SERVERS, []).append(server)
+    try:
+        yield server
+    finally:
+        finish_servers([server], request.node.nodeid, wants_server_exceptions(request))
+
+
+@pytest.fixture
+def asgi_live_server_client(asgi_live_server: LiveServer) -> Iterator[httpx.Client]:
+    """TEMP alias of live_server_client."""
+    with asgi_live_server.client() as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def asgi_live_server_session(live_server_session: LiveServer) -> LiveServer:
+    """TEMP alias of live_server_session."""
+    return live_server_session
+
+
+@pytest.fixture
+def asgi_live_server_factory(live_server_factory: Callable[..., LiveServer]) -> Callable[..., LiveServer]:
+    """TEMP alias of live_server_factory."""
+    return live_server_factory
