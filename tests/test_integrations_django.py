@@ -45,7 +45,7 @@ SECRET_KEY = "not secret: tests only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = ["notes"]
-MIDDLEWARE = []
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "mysite.urls"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
 USE_TZ = True
@@ -175,6 +175,10 @@ def test_per_test_server_and_transactional_db(pytester: pytest.Pytester, databas
                 print("server database:", name)
                 assert "test" in name or "memorydb" in name
 
+            def test_a_host_not_in_allowed_hosts_is_a_400(asgi_live_server_client, settings):
+                settings.ALLOWED_HOSTS = ["example.com"]
+                assert asgi_live_server_client.get("/notes/").status_code == 400
+
             @pytest.mark.asyncio
             async def test_async_test_with_the_async_orm(asgi_live_server):
                 await Note.objects.acreate(text="async")
@@ -184,7 +188,7 @@ def test_per_test_server_and_transactional_db(pytester: pytest.Pytester, databas
         )
     )
     result = pytester.runpytest(*PLUGINS, "-s")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     expected = "memorydb_default?mode=memory&cache=shared" if database == "memory" else "test_db.sqlite3"
     result.stdout.fnmatch_lines([f"*server database: *{expected}"])
 
