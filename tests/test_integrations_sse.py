@@ -93,11 +93,19 @@ def test_a_stream_open_at_teardown_depends_on_fixture_order(pytester: pytest.Pyt
             def test_closed_in_the_test(listener, asgi_live_server):
                 assert listener.listen(asgi_live_server + "/ticks") == "data: 0"
                 listener.streams.pop()[0].close()
+
+            def test_left_open_on_the_servers_client(listener, asgi_live_server_client):
+                # asgi_live_server_client depends on the server: it is closed first.
+                client = asgi_live_server_client
+                response = client.send(client.build_request("GET", "/ticks"), stream=True)
+                lines = response.iter_lines()
+                listener.streams.append((response, lines))
+                assert next(lines) == "data: 0"
             """
         )
     )
     result = pytester.runpytest(*PLUGINS, "-W", "always::pytest_liveasgi.LiveServerWarning")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     warnings = result.stdout.str().split("warnings summary")[-1]
     # Only the test whose stream outlived the server paid the shutdown timeout.
     assert warnings.count("LiveServerWarning") == 1, warnings

@@ -1,10 +1,4 @@
-import os
-
-import pytest
 from playwright.sync_api import expect
-
-CHROMIUM = "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no chromium")
 
 
 def test_close_the_stream_in_the_test(asgi_live_server_client):
@@ -19,7 +13,6 @@ def test_a_fixture_that_depends_on_the_server(ticks):
     assert next(ticks) == "data: 1"
 
 
-@needs_chromium
 def test_in_the_browser(asgi_live_server, page):
     # asgi_live_server first: the page (and its EventSource) closes before the server
     # stops. In the other order, the server waits for the stream until it gives up.
