@@ -1,7 +1,3 @@
-from django.urls import path
-from notes import views
+from django.urls import include, path
 
-urlpatterns = [
-    path("notes/", views.note_list),
-    path("notes/latest/", views.latest_note),
-]
+urlpatterns = [path("notes/", include("notes.urls"))]
