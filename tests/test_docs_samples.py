@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "samples"
+# Samples written for a project that has pytest-django or pytest-flask installed and on.
+PLUGINS = {"django": ("-p", "django"), "migrating-django": ("-p", "django"), "migrating-flask": ("-p", "flask")}
 SAMPLE_FOLDERS = sorted(folder for folder in SAMPLES.iterdir() if (folder / "pytest.ini").exists())
 
 
@@ -22,8 +24,9 @@ def test_docs_sample_suite_passes(folder: Path, pytester: pytest.Pytester) -> No
     copy = pytester.path / folder.name
     shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     pytester.chdir()
+    plugins = PLUGINS.get(folder.name, ())
     result = pytester.runpytest_subprocess(
-        "-c", str(copy / "pytest.ini"), "--rootdir", str(copy), str(copy), "-p", "no:cacheprovider", "-rs"
+        "-c", str(copy / "pytest.ini"), "--rootdir", str(copy), str(copy), "-p", "no:cacheprovider", "-rs", *plugins
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0, result.stdout.str()

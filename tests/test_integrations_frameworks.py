@@ -262,3 +262,100 @@ def test_flask_through_uvicorns_wsgi_interface(pytester: pytest.Pytester) -> Non
     )
     pytester.makeini("[pytest]\npythonpath = .\n")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+FLASK_APP = """
+    from flask import Flask, current_app
+
+
+    def create_app():
+        app = Flask(__name__)
+
+        @app.get("/greeting")
+        def greeting():
+            return {"greeting": current_app.config.get("GREETING", "hello")}
+
+        return app
+    """
+
+
+def test_flask_with_pytest_flask_installed(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_flask")
+    pytester.makepyfile(webapp=dedent(FLASK_APP))
+    pytester.makeconftest(
+        dedent(
+            """
+            import pytest
+            from webapp import create_app
+
+            @pytest.fixture
+            def app():
+                return create_app()
+
+            @pytest.fixture
+            def asgi_app(app):
+                return app
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_app=dedent(
+            """
+            import httpx
+            import pytest
+
+            def test_asgi_live_server_serves_the_app_fixture(asgi_live_server, app):
+                app.config["GREETING"] = "changed by the test"
+                assert httpx.get(asgi_live_server + "/greeting").json() == {"greeting": "changed by the test"}
+
+            @pytest.mark.options(GREETING="from pytest-flask's marker")
+            def test_pytest_flask_options_marker(asgi_live_server_client, app):
+                assert asgi_live_server_client.get("/greeting").json() == {"greeting": "from pytest-flask's marker"}
+
+            def test_pytest_flask_client_is_flasks_test_client(client):
+                assert client.get("/greeting").json == {"greeting": "hello"}
+            """
+        )
+    )
+    pytester.makeini("[pytest]\npythonpath = .\nasgi_server_options =\n    interface = wsgi\n")
+    pytester.runpytest("-p", "flask", "-p", "no:django", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_flask_after_pytest_flask_is_switched_off(pytester: pytest.Pytester) -> None:
+    """`-p no:flask` (or uninstalling it) gives `live_server` back; `client` is yours to write."""
+    pytester.makepyfile(webapp=dedent(FLASK_APP))
+    pytester.makeconftest(
+        dedent(
+            """
+            import pytest
+            from webapp import create_app
+
+            @pytest.fixture
+            def app():
+                return create_app()
+
+            @pytest.fixture
+            def asgi_app(app):
+                return app
+
+            @pytest.fixture
+            def client(app):
+                return app.test_client()
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_app=dedent(
+            """
+            import httpx
+
+            def test_live_server_is_ours(live_server):
+                assert httpx.get(live_server.url + "/greeting").json() == {"greeting": "hello"}
+
+            def test_own_client_fixture(client):
+                assert client.get("/greeting").json == {"greeting": "hello"}
+            """
+        )
+    )
+    pytester.makeini("[pytest]\npythonpath = .\naddopts = -p no:flask\nasgi_server_options =\n    interface = wsgi\n")
+    pytester.runpytest("-p", "no:django", "-p", "no:cacheprovider").assert_outcomes(passed=2)
