@@ -151,3 +151,10 @@ def test_the_built_site_loads_nothing_from_other_servers(tmp_path: Path) -> None
     }
     assert not loading, "\n".join(sorted(loading))
     assert "fonts.googleapis" not in (site / "index.html").read_text()
+
+
+def test_readme_links_work_on_pypi() -> None:
+    """PyPI shows README.md without the repository around it: every link is absolute."""
+    targets = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    assert targets
+    assert [target for target in targets if not target.startswith("https://")] == []

@@ -83,3 +83,25 @@ def test_liveserver_api_script_prints_the_url_and_the_answer(
     )
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(r"serving on http://127\.0\.0\.1:\d+\nok\n", run.stdout), run.stdout
+
+
+def version_free(line: str) -> str:
+    """The line with version numbers (0.54.0, 3.11.7, 9.2.0.dev1) replaced by a marker."""
+    return re.sub(r"\d+(\.\d+)+[\w.+-]*", "<version>", line)
+
+
+def test_the_documented_run_of_the_first_test_is_the_real_one(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/getting-started.md shows `pytest` run in the getting-started sample: the
+    `liveasgi:` header line the page explains, and the outcome, match a real run."""
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    documented = [line for line in page.splitlines() if line.startswith("liveasgi:")]
+    assert len(documented) == 1, "the page shows one `liveasgi:` header line"
+    copy = copy_sample("getting-started", pytester, monkeypatch)
+    result = run_sample(copy, pytester)
+    real = [line for line in result.outlines if line.startswith("liveasgi:")]
+    assert [version_free(line) for line in real] == [version_free(documented[0])], result.stdout.str()
+    documented_passed = re.search(r"=+ (\d+) passed in", page)
+    assert documented_passed is not None
+    result.assert_outcomes(passed=int(documented_passed.group(1)))
