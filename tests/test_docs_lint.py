@@ -129,10 +129,12 @@ def test_the_site_config_loads_nothing_from_other_servers() -> None:
         assert block is None or "//" not in block.group(1), f"{key} names another server"
 
 
-def test_the_built_site_loads_nothing_from_other_servers(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs site, built strictly."""
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
-    site = tmp_path / "site"
+    site = tmp_path_factory.mktemp("site")
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
@@ -142,6 +144,10 @@ def test_the_built_site_loads_nothing_from_other_servers(tmp_path: Path) -> None
         check=False,
     )
     assert build.returncode == 0, build.stdout + build.stderr
+    return site
+
+
+def test_the_built_site_loads_nothing_from_other_servers(site: Path) -> None:
     outside = re.compile(r"""<(?:link|script|img)\b[^>]*?\b(?:href|src)=["']?(?:https?:)?//""")
     loading = {
         f"{page.relative_to(site)}: {match.group(0)}"
@@ -151,6 +157,31 @@ def test_the_built_site_loads_nothing_from_other_servers(tmp_path: Path) -> None
     }
     assert not loading, "\n".join(sorted(loading))
     assert "fonts.googleapis" not in (site / "index.html").read_text()
+
+
+@pytest.mark.browser
+def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None:
+    """What a reader sees: no code block of any page needs scrolling sideways."""
+    if not Path("/usr/bin/chromium").exists() or importlib.util.find_spec("playwright") is None:
+        pytest.skip("needs Playwright and /usr/bin/chromium (scripts/test.sh installs both as root)")
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    overflowing = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for html in sorted(site.rglob("*.html")):
+            page.goto(html.as_uri())
+            wide = page.evaluate(
+                """() => [...document.querySelectorAll("pre > code")]
+                    .filter((code) => code.scrollWidth > code.clientWidth + 1)
+                    .map((code) => code.textContent.split("\\n")[0])"""
+            )
+            if wide:
+                overflowing[str(html.relative_to(site))] = wide
+        browser.close()
+    assert not overflowing, overflowing
 
 
 def test_readme_links_work_on_pypi() -> None:
