@@ -21,7 +21,10 @@ async def broken(request):
     raise RuntimeError("out of stock")
 
 
-app = Starlette(routes=[Route("/cart", cart, methods=["GET", "POST"]), Route("/broken", broken)], lifespan=lifespan)
+app = Starlette(
+    routes=[Route("/cart", cart, methods=["GET", "POST"]), Route("/broken", broken)],
+    lifespan=lifespan,
+)
 
 
 async def admin(request):

@@ -6,7 +6,9 @@ from pytest_liveasgi import LiveServer
 def _live_server(request):
     """A LiveServer for the class's `asgi_app` attribute, else the configured app."""
     app = getattr(request.cls, "asgi_app", None) if request.scope == "class" else None
-    app = app or request.config.getoption("asgi_app") or request.config.getini("asgi_app")
+    app = (
+        app or request.config.getoption("asgi_app") or request.config.getini("asgi_app")
+    )
     with LiveServer(app, raise_server_exceptions=False) as server:
         yield server
 

@@ -18,7 +18,9 @@ def test_second_sees_the_same_server(shared_server):
 def test_expected_error_taken_in_the_test(shared_server):
     assert httpx.get(shared_server + "/broken").status_code == 500
     shared_server.settle()
-    assert [str(error.exception) for error in shared_server.take_exceptions()] == ["out of stock"]
+    assert [str(error.exception) for error in shared_server.take_exceptions()] == [
+        "out of stock"
+    ]
 
 
 class TestAdmin:

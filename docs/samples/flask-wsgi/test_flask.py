@@ -1,2 +1,4 @@
 def test_flask_app(live_server_client):
-    assert live_server_client.get("/hello", params={"name": "flask"}).json() == {"hello": "flask"}
+    assert live_server_client.get("/hello", params={"name": "flask"}).json() == {
+        "hello": "flask"
+    }

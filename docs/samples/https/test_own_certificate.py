@@ -6,7 +6,7 @@ import trustme
 
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory):
-    """Your own certificate files (here made with trustme, to keep the sample self-contained)."""
+    """Your own certificate files (made with trustme here, to keep the sample short)."""
     folder = tmp_path_factory.mktemp("tls")
     authority = trustme.CA()
     issued = authority.issue_cert("127.0.0.1", "localhost")
@@ -19,7 +19,10 @@ def certificate(tmp_path_factory):
 def test_own_certificate(certificate):
     from pytest_liveasgi import LiveServer
 
-    options = {"ssl_certfile": str(certificate / "cert.pem"), "ssl_keyfile": str(certificate / "key.pem")}
+    options = {
+        "ssl_certfile": str(certificate / "cert.pem"),
+        "ssl_keyfile": str(certificate / "key.pem"),
+    }
     with LiveServer("app:app", **options) as server:
         context = ssl.create_default_context(cafile=str(certificate / "ca.pem"))
         with server.client(verify=context) as client:

@@ -17,4 +17,6 @@ async def echo(websocket):
     await websocket.close()
 
 
-app = Starlette(routes=[Route("/health", health), Route("/boom", boom), WebSocketRoute("/ws", echo)])
+app = Starlette(
+    routes=[Route("/health", health), Route("/boom", boom), WebSocketRoute("/ws", echo)]
+)

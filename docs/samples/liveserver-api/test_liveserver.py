@@ -1,20 +1,9 @@
 import asyncio
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pytest_liveasgi import LiveServer, LiveServerError, StartupError
-
-
-def test_the_script_runs():
-    script = Path(__file__).with_name("serve.py")
-    run = subprocess.run([sys.executable, script], cwd=script.parent, capture_output=True, text=True, check=True)
-    output = run.stdout
-    assert output.startswith("serving on http://127.0.0.1:")
-    assert output.endswith("ok\n")
 
 
 def test_addresses_and_clients():

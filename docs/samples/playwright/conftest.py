@@ -9,7 +9,7 @@ def base_url(live_server_session):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    """Use the system's Chromium (Debian: apt-get install chromium) instead of a download."""
+    """The system's Chromium (Debian: apt-get install chromium), not a download."""
     return {
         **browser_type_launch_args,
         "executable_path": "/usr/bin/chromium",

@@ -1,10 +1,6 @@
-import os
-
 import httpx
 import pytest
 from playwright.sync_api import expect
-
-needs_chromium = pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="no /usr/bin/chromium")
 
 
 def test_base_url_is_the_live_server(base_url, live_server_session):
@@ -12,7 +8,6 @@ def test_base_url_is_the_live_server(base_url, live_server_session):
     assert httpx.get(base_url + "/about").status_code == 200
 
 
-@needs_chromium
 def test_click(page):
     page.goto("/")
     page.click("#more")
@@ -20,14 +15,12 @@ def test_click(page):
     expect(page.locator("#count")).to_have_text("2")
 
 
-@needs_chromium
 def test_follow_a_link(page):
     page.goto("/")
     page.click("text=About")
     expect(page.locator("h1")).to_have_text("About")
 
 
-@needs_chromium
 @pytest.mark.parametrize("path", ["/", "/about"])
 def test_screenshot_series(page, path, tmp_path):
     page.goto(path)

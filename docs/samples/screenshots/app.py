@@ -20,7 +20,9 @@ async def home(request):
 
 
 async def about(request):
-    return HTMLResponse(PAGE.format(title="About", body="<p>A live server for real browsers.</p>"))
+    return HTMLResponse(
+        PAGE.format(title="About", body="<p>A live server for real browsers.</p>")
+    )
 
 
 app = Starlette(routes=[Route("/", home), Route("/about", about)])

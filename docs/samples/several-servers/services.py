@@ -17,6 +17,11 @@ def create_shop(prices_url):
     async def product(request):
         async with httpx.AsyncClient(base_url=prices_url) as client:
             answer = await client.get("/prices/" + request.path_params["sku"])
-        return JSONResponse({"product": request.path_params["sku"], "price": answer.json()["cents"] / 100})
+        return JSONResponse(
+            {
+                "product": request.path_params["sku"],
+                "price": answer.json()["cents"] / 100,
+            }
+        )
 
     return Starlette(routes=[Route("/products/{sku}", product)])

@@ -16,4 +16,6 @@ async def notes(request):
     return JSONResponse(request.state.notes)
 
 
-app = Starlette(routes=[Route("/notes", notes, methods=["GET", "POST"])], lifespan=lifespan)
+app = Starlette(
+    routes=[Route("/notes", notes, methods=["GET", "POST"])], lifespan=lifespan
+)
