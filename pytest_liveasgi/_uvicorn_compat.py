@@ -298,9 +298,17 @@ class ConnectionTracker:
         flushing = False
         for connection in list(self._state.connections):
             transport = getattr(connection, "transport", None)
-            if transport is None or not transport.is_closing() or transport.get_extra_info("sslcontext") is None:
+            if transport is None or not transport.is_closing():
                 continue
-            if _unsent_bytes(transport):
+            try:
+                if transport.get_extra_info("sslcontext") is None:
+                    continue
+                unsent = _unsent_bytes(transport)
+            except AttributeError:
+                # asyncio's SSL transport once aborted has no protocol left to ask
+                # ('NoneType' object has no attribute '_get_extra_info'): it is gone already.
+                continue
+            if unsent:
                 flushing = True
             else:
                 transport.abort()

@@ -216,8 +216,10 @@ def test_a_server_left_running_is_stopped_and_named_at_session_end(apps: pytest.
             """
             from pytest_liveasgi import LiveServer
 
+            STARTED = []  # still referenced at session end: the safety net stops it
+
             def test_forgets_to_stop():
-                LiveServer("apps:app").start()
+                STARTED.append(LiveServer("apps:app").start())
             """
         )
     )

@@ -165,7 +165,7 @@ def test_interrupt_during_stop_then_stop_again_finishes(tmp_path: Any, monkeypat
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     server = LiveServer("sample_apps:app", https=True, shutdown_timeout=2, raise_server_exceptions=False).start()
     assert server.ca_path is not None
-    context = server._client_ssl_context()
+    context = server._client_options({})["verify"]
 
     def read_forever() -> None:
         with contextlib.suppress(httpx.HTTPError), httpx.stream("GET", server.url + "/endless", verify=context) as r:

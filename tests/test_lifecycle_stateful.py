@@ -265,7 +265,7 @@ class Lifecycle(RuleBasedStateMachine):
     def a_running_server_answers(self) -> None:
         if self.server is not None:
             assert self.server.state is State.RUNNING
-            with httpx.Client(verify=self.server._client_ssl_context(), trust_env=False) as client:
+            with httpx.Client(verify=self.server._client_options({})["verify"], trust_env=False) as client:
                 assert client.get(self.server.url).text == "ok"
 
     def teardown(self) -> None:
