@@ -34,7 +34,7 @@ from ._exchanges import DEFAULT_EXCHANGE_LOG_SIZE, Exchange, ExchangeLog
 from ._loading import describe_app, load_app
 from ._logcapture import ThreadLogCollector, ThreadLogFilter
 from ._options import check_flag, check_timeout, check_uvicorn_options
-from ._recorder import Recorder, ServerException, format_app_traceback, format_server_exceptions
+from ._recorder import CapturedTraceback, Recorder, ServerException, format_server_exceptions
 from ._tls import GeneratedCertificate
 from ._uvicorn_compat import (
     ConnectionTracker,
@@ -569,7 +569,7 @@ class _LifespanWatcher:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.causes: dict[str, str] = {}
+        self.causes: dict[str, str | CapturedTraceback] = {}
 
     async def __call__(
         self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
@@ -597,7 +597,7 @@ class _LifespanWatcher:
             raise
         except BaseException as exc:
             # The exception itself beats the text the app sent (which frameworks make from it).
-            self.causes[phase] = format_app_traceback(exc).rstrip()
+            self.causes[phase] = CapturedTraceback(exc)
             raise
 
     def hides(self, record: logging.LogRecord) -> bool:
@@ -802,8 +802,10 @@ class _ServerThread:
             await refresh_default_headers(server)
 
     def _lifespan_cause(self, phase: str) -> str:
+        # Rendered here, in the server thread, while the thread that started or stops
+        # the server waits for it (see CapturedTraceback on why that matters).
         cause = self.lifespan.causes.get(phase) if self.lifespan is not None else None
-        return f":\n{_indented(cause)}" if cause else ""
+        return f":\n{_indented(str(cause).rstrip())}" if cause else ""
 
     async def _shutdown(self, server: uvicorn.Server, tracker: ConnectionTracker) -> None:
         assert self._loop is not None
