@@ -632,10 +632,13 @@ class _ServerThread:
         self.thread: threading.Thread | None = None
         self.started = threading.Event()
         self._ended = threading.Event()
+        # The same moment as a future, for waits that also wait for something else.
+        self._ended_future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.startup_failure: str | None = None
         self.startup_timed_out = False
         self.shutdown_failure: str | None = None
         self.crash: str | None = None
+        self._crash_exception: BaseException | None = None
         self.cut_off: list[str] = []
         self.release_when_ended = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -700,14 +703,15 @@ class _ServerThread:
         except RuntimeError:  # the loop closed in between
             settling.close()
             return
-        try:
-            # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
-            waiting.result(timeout)
-        except (asyncio.TimeoutError, concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
-            waiting.cancel()
-            answered = self._loop_answered = threading.Event()
-            with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(answered.set)
+        # No slack on top: with the app blocking the loop, the wait_for above cannot fire.
+        # The thread may end first (the loop died): then nothing is left to wait for.
+        done, _ = concurrent.futures.wait([waiting, self._ended_future], timeout, concurrent.futures.FIRST_COMPLETED)
+        if waiting in done or self._ended_future in done:
+            return
+        waiting.cancel()
+        answered = self._loop_answered = threading.Event()
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(answered.set)
 
     def release(self) -> None:
         """Give back what the caller's side holds; idempotent, never blocks."""
@@ -734,9 +738,11 @@ class _ServerThread:
         loop: asyncio.AbstractEventLoop | None = None
         try:
             loop = self.new_loop()
+            loop.set_exception_handler(self._on_loop_exception)
             loop.run_until_complete(self._serve())
         except BaseException as exc:  # the thread must always report back
             cause = f"{type(exc).__name__}: {exc}"
+            self._crash_exception = exc
             if not self.started.is_set():
                 self.startup_failure = self.startup_failure or f"the server thread crashed: {cause}"
             else:
@@ -752,6 +758,16 @@ class _ServerThread:
             if self.release_when_ended:
                 self.release()
             self._ended.set()
+            self._ended_future.set_result(None)
+
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("exception") is not None and context.get("exception") is self._crash_exception:
+            # The task whose exception ended the loop, logged by its finalizer whenever the
+            # garbage collector gets to it, in any thread: inside another thread's or a
+            # nested ast.parse, rendering its traceback ends that parse in "SystemError: AST
+            # constructor recursion depth mismatch" on CPython 3.11. stop() reports it.
+            return
+        loop.default_exception_handler(context)
 
     async def _serve(self) -> None:
         assert self.config is not None

@@ -418,8 +418,10 @@ def test_a_loop_that_dies_is_a_test_error_not_an_internal_error(pytester: pytest
                 import httpx
                 assert httpx.get(live_server.url).status_code == 200
 
-            def test_two():
-                pass
+            def test_two(caplog):
+                import gc
+                gc.collect()  # the dead task's finalizer runs now if it has not yet
+                assert "never retrieved" not in caplog.text
             """
         )
     )
@@ -428,6 +430,11 @@ def test_a_loop_that_dies_is_a_test_error_not_an_internal_error(pytester: pytest
     result.stdout.fnmatch_lines(["*the server's event loop ended while it was running: SystemExit: 3*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.no_fnmatch_line("*Event loop is closed*")
+    # The task's own finalizer logged its traceback at some later garbage collection;
+    # inside another parse that ended the run in "SystemError: AST constructor recursion
+    # depth mismatch" (CPython 3.11), so the error says it once and nothing logs it.
+    result.stdout.no_fnmatch_line("*Task exception was never retrieved*")
+    result.stdout.no_fnmatch_line("*SystemError*")
 
 
 # -- dropped servers ------------------------------------------------------------------------
