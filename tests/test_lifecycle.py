@@ -26,14 +26,9 @@ import httpx
 import pytest
 from conftest import dedent
 
-from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, StartupError, _server, _uvicorn_compat
-from pytest_liveasgi._server import (
-    LIFESPAN_SHUTDOWN_MINIMUM,
-    STARTUP_SLACK,
-    STOP_SLACK,
-    State,
-    stop_forgotten_servers,
-)
+from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, StartupError, _uvicorn_compat
+from pytest_liveasgi._server import State, stop_forgotten_servers
+from pytest_liveasgi._server_thread import LIFESPAN_SHUTDOWN_MINIMUM, STARTUP_SLACK, STOP_SLACK, ServerThread
 
 # On top of each stated budget: a busy 2-core machine.
 MARGIN = 1.5
@@ -197,24 +192,24 @@ def test_an_interrupt_at_any_point_of_start_leaves_nothing(monkeypatch: pytest.M
     if point == "bind":
         monkeypatch.setattr(LiveServer, "_bind", _raises_keyboard_interrupt)
     elif point == "launch":
-        original_launch = _server._ServerThread.launch
+        original_launch = ServerThread.launch
 
         def launch_then_interrupt(self: Any) -> None:
             original_launch(self)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(_server._ServerThread, "launch", launch_then_interrupt)
+        monkeypatch.setattr(ServerThread, "launch", launch_then_interrupt)
     else:
         # The interrupt lands while the failed start waits for the thread: a second
         # Ctrl-C. stop() then finishes the release.
-        original_launch = _server._ServerThread.launch
+        original_launch = ServerThread.launch
 
         def launch_then_interrupt(self: Any) -> None:
             original_launch(self)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(_server._ServerThread, "launch", launch_then_interrupt)
-        monkeypatch.setattr(_server._ServerThread, "join", _raises_keyboard_interrupt)
+        monkeypatch.setattr(ServerThread, "launch", launch_then_interrupt)
+        monkeypatch.setattr(ServerThread, "join", _raises_keyboard_interrupt)
     with pytest.raises(KeyboardInterrupt):
         server.start()
     monkeypatch.undo()
@@ -235,13 +230,13 @@ def test_concurrent_stops_run_the_shutdown_once_and_all_wait_for_it(monkeypatch:
     app = lifespan_app(shutdown_delay=0.3)
     server = LiveServer(app).start()
     requests = []
-    original = _server._ServerThread.request_stop
+    original = ServerThread.request_stop
 
     def counting_request_stop(self: Any, abandon_startup: bool = False) -> None:
         requests.append(threading.current_thread().name)
         original(self, abandon_startup)
 
-    monkeypatch.setattr(_server._ServerThread, "request_stop", counting_request_stop)
+    monkeypatch.setattr(ServerThread, "request_stop", counting_request_stop)
     barrier = threading.Barrier(3)
     seen: list[tuple[list[str], bool]] = []
 
