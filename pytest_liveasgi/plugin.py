@@ -6,9 +6,11 @@ fixture starts the first server, so a run that uses no live server pays nothing.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -286,17 +288,64 @@ def _hint_at_short_names(item: pytest.Item, report: pytest.TestReport) -> None:
             )
 
 
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    text = str(report.longrepr) if report.failed else ""
-    if f"mark.{MARKER}(" in text and ("TypeError" in text or "instead of Mark" in text):
-        hint = (
-            f"pytest treats a lone function or class given to a marker as the thing to decorate, "
-            f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
-            f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string."
-        )
+@pytest.hookimpl(tryfirst=True)  # before --pdb's hook prints the report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: pytest.CollectReport | pytest.TestReport
+) -> None:
+    excinfo = call.excinfo
+    if not isinstance(report, pytest.CollectReport) or excinfo is None or not excinfo.errisinstance(TypeError):
+        return
+    # The error's line: the decorator's on Python 3.11+, the def line's on 3.10.
+    lines = {entry.lineno + 1 for entry in excinfo.traceback if entry.path == node.path}
+    in_pytestmark = "instead of Mark" in str(excinfo.value)
+    if (lines or in_pytestmark) and _marker_given_a_function(node.path, lines, in_pytestmark):
         longrepr: Any = report.longrepr
         if hasattr(longrepr, "addsection"):
-            longrepr.addsection("pytest-liveasgi hint", hint)
+            longrepr.addsection(
+                "pytest-liveasgi hint",
+                f"pytest treats a lone function or class given to a marker as the thing to decorate, "
+                f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
+                f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string.",
+            )
+
+
+def _marker_given_a_function(path: Path, error_lines: set[int], in_pytestmark: bool) -> bool:
+    """Whether the collection error comes from `pytest.mark.asgi_app(name)` in the file at `path`.
+
+    Given one positional argument that is a function or class, pytest stores the mark on
+    it and returns it: as a decorator, Python then calls the app with the test function
+    (a TypeError at the decorated def); as ``pytestmark``, pytest finds the app where it
+    expects marks. The module may not have imported, so its source is read, not its objects.
+    """
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                if _is_marker_call(decorator) and error_lines & set(range(decorator.lineno, node.lineno + 1)):
+                    return True
+        elif (
+            in_pytestmark
+            and isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets)
+        ):
+            values = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            if any(_is_marker_call(value) for value in values):
+                return True
+    return False
+
+
+def _is_marker_call(node: ast.expr) -> bool:
+    """`pytest.mark.asgi_app(x)` or `mark.asgi_app(x)`: one positional argument, not a string."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == MARKER):
+        return False
+    owner = node.func.value
+    is_mark = (isinstance(owner, ast.Attribute) and owner.attr == "mark") or (
+        isinstance(owner, ast.Name) and owner.id == "mark"
+    )
+    return is_mark and len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Constant)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
