@@ -295,27 +295,24 @@ def pytest_exception_interact(
     excinfo = call.excinfo
     if not isinstance(report, pytest.CollectReport) or excinfo is None or not excinfo.errisinstance(TypeError):
         return
-    # The error's line: the decorator's on Python 3.11+, the def line's on 3.10.
+    # The line Python blames: the decorator's on 3.11+, the def line's on 3.10.
     lines = {entry.lineno + 1 for entry in excinfo.traceback if entry.path == node.path}
-    in_pytestmark = "instead of Mark" in str(excinfo.value)
-    if (lines or in_pytestmark) and _marker_given_a_function(node.path, lines, in_pytestmark):
-        longrepr: Any = report.longrepr
-        if hasattr(longrepr, "addsection"):
-            longrepr.addsection(
-                "pytest-liveasgi hint",
-                f"pytest treats a lone function or class given to a marker as the thing to decorate, "
-                f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
-                f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string.",
-            )
+    longrepr: Any = report.longrepr
+    if lines and _marker_given_a_function(node.path, lines) and hasattr(longrepr, "addsection"):
+        longrepr.addsection(
+            "pytest-liveasgi hint",
+            f"pytest treats a lone function or class given to a marker as the thing to decorate, "
+            f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
+            f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string.",
+        )
 
 
-def _marker_given_a_function(path: Path, error_lines: set[int], in_pytestmark: bool) -> bool:
-    """Whether the collection error comes from `pytest.mark.asgi_app(name)` in the file at `path`.
+def _marker_given_a_function(path: Path, error_lines: set[int]) -> bool:
+    """Whether one of `error_lines` is a def decorated with ``@pytest.mark.asgi_app(name)``.
 
     Given one positional argument that is a function or class, pytest stores the mark on
-    it and returns it: as a decorator, Python then calls the app with the test function
-    (a TypeError at the decorated def); as ``pytestmark``, pytest finds the app where it
-    expects marks. The module may not have imported, so its source is read, not its objects.
+    it and returns it; Python then calls the app with the test function, a TypeError at
+    the decorated def. The module did not import, so its source is read, not its objects.
     """
     try:
         tree = ast.parse(path.read_bytes())
@@ -326,14 +323,6 @@ def _marker_given_a_function(path: Path, error_lines: set[int], in_pytestmark: b
             for decorator in node.decorator_list:
                 if _is_marker_call(decorator) and error_lines & set(range(decorator.lineno, node.lineno + 1)):
                     return True
-        elif (
-            in_pytestmark
-            and isinstance(node, ast.Assign)
-            and any(isinstance(target, ast.Name) and target.id == "pytestmark" for target in node.targets)
-        ):
-            values = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
-            if any(_is_marker_call(value) for value in values):
-                return True
     return False
 
 

@@ -163,26 +163,6 @@ def test_function_app_given_directly_gets_a_hint(apps: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*pytest-liveasgi hint*", "*Write @pytest.mark.asgi_app.with_args(app)*"])
 
 
-def test_function_app_given_directly_in_pytestmark_gets_a_hint(apps: pytest.Pytester) -> None:
-    apps.makepyfile(
-        dedent(
-            """
-            import pytest
-            from apps import plain_app
-
-            class TestPlain:
-                pytestmark = [pytest.mark.asgi_app(plain_app)]
-
-                def test_plain(self, live_server):
-                    pass
-            """
-        )
-    )
-    result = apps.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*pytest-liveasgi hint*", "*Write @pytest.mark.asgi_app.with_args(app)*"])
-
-
 def test_other_type_errors_at_collection_get_no_hint(apps: pytest.Pytester) -> None:
     apps.makepyfile(
         dedent(
