@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from conftest import dedent
 from fastapi import BackgroundTasks, Depends, FastAPI
+from packaging.version import Version
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -217,6 +219,11 @@ async def endless_with_failing_cleanup(request: Request) -> Response:
     return StreamingResponse(body())
 
 
+@pytest.mark.skipif(
+    Version(version("uvicorn")) < Version("0.32.1") and Version(version("starlette")) >= Version("0.42"),
+    reason="Starlette 0.42+ notices a client that left a stream only by the error that ASGI spec 2.4 says "
+    "send() raises; uvicorn before 0.32.1 announces spec 2.4 without raising it, so the stream never ends",
+)
 def test_starlette_stream_whose_cleanup_fails_when_the_client_leaves_is_not_recorded() -> None:
     app = Starlette(routes=[Route("/endless", endless_with_failing_cleanup)])
     with LiveServer(app, lifespan="off") as server:
