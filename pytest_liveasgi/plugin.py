@@ -6,9 +6,11 @@ fixture starts the first server, so a run that uses no live server pays nothing.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -290,17 +292,53 @@ def _hint_at_short_names(item: pytest.Item, report: pytest.TestReport) -> None:
             )
 
 
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    text = str(report.longrepr) if report.failed else ""
-    if f"mark.{MARKER}(" in text and ("TypeError" in text or "instead of Mark" in text):
-        hint = (
+@pytest.hookimpl(tryfirst=True)  # before --pdb's hook prints the report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: pytest.CollectReport | pytest.TestReport
+) -> None:
+    excinfo = call.excinfo
+    if not isinstance(report, pytest.CollectReport) or excinfo is None or not excinfo.errisinstance(TypeError):
+        return
+    # The line Python blames: the decorator's on 3.11+, the def line's on 3.10.
+    lines = {entry.lineno + 1 for entry in excinfo.traceback if entry.path == node.path}
+    longrepr: Any = report.longrepr
+    if lines and _marker_given_a_function(node.path, lines) and hasattr(longrepr, "addsection"):
+        longrepr.addsection(
+            "pytest-liveasgi hint",
             f"pytest treats a lone function or class given to a marker as the thing to decorate, "
             f"so @pytest.mark.{MARKER}(app) with an app that is a plain function does not work. "
-            f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string."
+            f"Write @pytest.mark.{MARKER}.with_args(app), or give the app as an import string.",
         )
-        longrepr: Any = report.longrepr
-        if hasattr(longrepr, "addsection"):
-            longrepr.addsection("pytest-liveasgi hint", hint)
+
+
+def _marker_given_a_function(path: Path, error_lines: set[int]) -> bool:
+    """Whether one of `error_lines` is a def decorated with ``@pytest.mark.asgi_app(name)``.
+
+    Given one positional argument that is a function or class, pytest stores the mark on
+    it and returns it; Python then calls the app with the test function, a TypeError at
+    the decorated def. The module did not import, so its source is read, not its objects.
+    """
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                if _is_marker_call(decorator) and error_lines & set(range(decorator.lineno, node.lineno + 1)):
+                    return True
+    return False
+
+
+def _is_marker_call(node: ast.expr) -> bool:
+    """`pytest.mark.asgi_app(x)` or `mark.asgi_app(x)`: one positional argument, not a string."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == MARKER):
+        return False
+    owner = node.func.value
+    is_mark = (isinstance(owner, ast.Attribute) and owner.attr == "mark") or (
+        isinstance(owner, ast.Name) and owner.id == "mark"
+    )
+    return is_mark and len(node.args) == 1 and not node.keywords and not isinstance(node.args[0], ast.Constant)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

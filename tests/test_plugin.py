@@ -163,6 +163,27 @@ def test_function_app_given_directly_gets_a_hint(apps: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*pytest-liveasgi hint*", "*Write @pytest.mark.asgi_app.with_args(app)*"])
 
 
+def test_other_type_errors_at_collection_get_no_hint(apps: pytest.Pytester) -> None:
+    apps.makepyfile(
+        dedent(
+            """
+            import pytest
+            from apps import plain_app
+
+            plain_app({"type": "http"})  # the TypeError of the misuse, from another line
+
+            @pytest.mark.asgi_app.with_args(plain_app)
+            def test_plain(live_server):
+                pass
+            """
+        )
+    )
+    result = apps.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*TypeError: plain_app() missing 2 required positional arguments*"])
+    result.stdout.no_fnmatch_line("*pytest-liveasgi hint*")
+
+
 def test_no_app_names_all_four_ways(apps: pytest.Pytester) -> None:
     apps.makepyfile("def test_it(live_server):\n    pass\n")
     result = apps.runpytest()

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from conftest import dedent
 from fastapi import BackgroundTasks, Depends, FastAPI
+from packaging.version import Version
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -162,6 +164,13 @@ def test_websocket_cleanup_error_after_the_clients_close_is_recorded() -> None:
     with connect(server.ws_url + "/ws") as websocket:
         websocket.send("hi")
         assert websocket.recv() == "hi"
+    # uvicorn's legacy websockets protocol (its default before the sans-I/O one; the
+    # lowest tox env) gives the app the client's close code only if the close reaches
+    # the app before the shutdown starts; after that it says 1012.
+    deadline = time.monotonic() + 10
+    while server.running_requests():
+        assert time.monotonic() < deadline, "the app never saw the client's close"
+        time.sleep(0.005)
     message = stop_error(server)
     assert "--- server-side traceback of WebSocket /ws ---" in message
     assert "RuntimeError: bug in the cleanup after the session ended" in message
@@ -211,6 +220,11 @@ async def endless_with_failing_cleanup(request: Request) -> Response:
     return StreamingResponse(body())
 
 
+@pytest.mark.skipif(
+    Version(version("uvicorn")) < Version("0.32.1") and Version(version("starlette")) >= Version("0.42"),
+    reason="Starlette 0.42+ notices a client that left a stream only by the error that ASGI spec 2.4 says "
+    "send() raises; uvicorn before 0.32.1 announces spec 2.4 without raising it, so the stream never ends",
+)
 def test_starlette_stream_whose_cleanup_fails_when_the_client_leaves_is_not_recorded() -> None:
     app = Starlette(routes=[Route("/endless", endless_with_failing_cleanup)])
     with LiveServer(app, lifespan="off") as server:
