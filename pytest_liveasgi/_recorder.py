@@ -25,8 +25,9 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ._exchanges import Exchange, ExchangeLog
@@ -57,10 +58,14 @@ class ServerException:
     """What was being served, e.g. ``"GET /items?page=2"`` or ``"WebSocket /ws"``."""
     exception: BaseException
     """The exception itself."""
-    traceback: str
-    """The formatted server-side traceback (every sub-exception of an exception group)."""
+    _captured: CapturedTraceback = field(repr=False, compare=False)
     label: str | None
     """The label that was active when the request arrived (the plugin uses the test's node id)."""
+
+    @property
+    def traceback(self) -> str:
+        """The formatted server-side traceback (every sub-exception of an exception group)."""
+        return self._captured.text
 
     def __str__(self) -> str:
         return f"{self.request}: {describe_exception(self.exception)}"
@@ -269,7 +274,7 @@ class Recorder:
         if not any(_is_failure(leaf) for leaf in _leaves(exc)):
             return  # disconnects (also inside an exception group) and interrupts
         call.error = describe_exception(exc)
-        recorded = ServerException(call.request, exc, format_app_traceback(exc), call.label)
+        recorded = ServerException(call.request, exc, CapturedTraceback(exc), call.label)
         with self._lock:
             self._exceptions.append(recorded)
         if self.drop_logged_exceptions:
@@ -335,21 +340,39 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def format_app_traceback(exc: BaseException) -> str:
-    """The traceback of `exc` from the app's own frames on (ours and uvicorn's dropped),
-    with its causes and every sub-exception of an exception group."""
-    rendered = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
-    if _is_group(exc) and not hasattr(rendered, "exceptions"):
-        # Python 3.10, with the exceptiongroup backport's traceback patch switched off.
-        backport: Any = importlib.import_module("exceptiongroup")
-        return "".join(backport.format_exception(type(exc), exc, exc.__traceback__))
-    frames = rendered.stack
-    first = 0
-    while first < len(frames) and any(marker in (frames[first].filename or "") for marker in _SERVER_FRAMES):
-        first += 1
-    if first:
-        rendered.stack = traceback.StackSummary.from_list(list(frames)[first:])
-    return "".join(rendered.format())
+class CapturedTraceback:
+    """The traceback of an exception from the app's own frames on (ours and uvicorn's
+    dropped), with its causes and every sub-exception of an exception group.
+
+    The server thread only captures it; the text is rendered on first use, in the
+    thread that reports. Rendering parses source on Python 3.11 and later (for the
+    ``^^^`` markers), and CPython 3.11 can fail with "SystemError: AST constructor
+    recursion depth mismatch" in whichever thread parses while another thread does
+    (gh-106905), pytest's own traceback formatting included."""
+
+    def __init__(self, exc: BaseException) -> None:
+        rendered = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+        if _is_group(exc) and not hasattr(rendered, "exceptions"):
+            # Python 3.10, with the exceptiongroup backport's traceback patch switched off.
+            backport: Any = importlib.import_module("exceptiongroup")
+            self._render: Callable[[], Iterable[str]] = lambda: backport.format_exception(
+                type(exc), exc, exc.__traceback__
+            )
+            return
+        frames = rendered.stack
+        first = 0
+        while first < len(frames) and any(marker in (frames[first].filename or "") for marker in _SERVER_FRAMES):
+            first += 1
+        if first:
+            rendered.stack = traceback.StackSummary.from_list(list(frames)[first:])
+        self._render = rendered.format
+
+    @cached_property
+    def text(self) -> str:
+        return "".join(self._render())
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def format_server_exceptions(

@@ -175,9 +175,8 @@ def stop_at_session_end(server: LiveServer | None) -> list[str]:
                 exceptions_text(exceptions, "", f"the app of the session server ({server.app_description})")
             )
     core = sys.modules.get("pytest_liveasgi._server")
-    stop_forgotten = getattr(core, "stop_forgotten_servers", None)  # added by the lifecycle redesign
-    if stop_forgotten is not None:
-        for description in stop_forgotten():
+    if core is not None:  # else no server was ever started
+        for description in core.stop_forgotten_servers():
             problems.append(f"a server for {description} was still running at the end of the session; stopped it")
     return problems
 

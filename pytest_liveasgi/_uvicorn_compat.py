@@ -127,6 +127,9 @@ def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
         # `finally`, a WSGI request stuck in the default thread pool.
         closing = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
         _, pending = loop.run_until_complete(asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01)))
+        # What the closing steps let run may have started tasks (a settle() asked from
+        # another thread, say): a task destroyed while pending would be logged.
+        pending |= {task for task in asyncio.all_tasks(loop) if not task.done()}
         for task in pending:
             task.cancel()
         if pending:

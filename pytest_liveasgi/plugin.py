@@ -253,8 +253,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     session_server = item.config.stash.get(_SESSION_SERVER, None) if state.uses_session_server else None
-    if report.when == "teardown" and session_server is not None:
-        report_session_server_exceptions(report, state, session_server, item.nodeid, _wants_exceptions(item))
+    if report.when == "teardown":
+        # The last report of this attempt: the stopped servers need not live as long as
+        # the item (the whole session), ~13 KB each.
+        del item.stash[SERVER_USE]
+        if session_server is not None:
+            report_session_server_exceptions(report, state, session_server, item.nodeid, _wants_exceptions(item))
     if report.when != "call" and not report.failed:
         return
     if report.when == "teardown" and state.exchanges_shown:

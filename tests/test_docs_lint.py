@@ -161,7 +161,8 @@ def test_the_built_site_loads_nothing_from_other_servers(site: Path) -> None:
 
 @pytest.mark.browser
 def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None:
-    """What a reader sees: no code block of any page needs scrolling sideways."""
+    """What a reader sees: no code block of any page needs scrolling sideways, and no page
+    asks another server for anything (the site renders the same offline)."""
     if not Path("/usr/bin/chromium").exists() or importlib.util.find_spec("playwright") is None:
         pytest.skip("needs Playwright and /usr/bin/chromium (scripts/test.sh installs both as root)")
     from playwright.sync_api import sync_playwright
@@ -171,8 +172,11 @@ def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        outside: set[str] = set()
+        page.on("request", lambda request: outside.add(request.url))
         for html in sorted(site.rglob("*.html")):
             page.goto(html.as_uri())
+            page.wait_for_load_state("networkidle")
             wide = page.evaluate(
                 """() => [...document.querySelectorAll("pre > code")]
                     .filter((code) => code.scrollWidth > code.clientWidth + 1)
@@ -182,6 +186,7 @@ def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None
                 overflowing[str(html.relative_to(site))] = wide
         browser.close()
     assert not overflowing, overflowing
+    assert {url for url in outside if not url.startswith(("file:", "data:"))} == set()
 
 
 def test_readme_links_work_on_pypi() -> None:

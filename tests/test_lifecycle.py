@@ -26,14 +26,9 @@ import httpx
 import pytest
 from conftest import dedent
 
-from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, StartupError, _server, _uvicorn_compat
-from pytest_liveasgi._server import (
-    LIFESPAN_SHUTDOWN_MINIMUM,
-    STARTUP_SLACK,
-    STOP_SLACK,
-    State,
-    stop_forgotten_servers,
-)
+from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, StartupError, _uvicorn_compat
+from pytest_liveasgi._server import State, stop_forgotten_servers
+from pytest_liveasgi._server_thread import LIFESPAN_SHUTDOWN_MINIMUM, STARTUP_SLACK, STOP_SLACK, ServerThread
 
 # On top of each stated budget: a busy 2-core machine.
 MARGIN = 1.5
@@ -197,24 +192,24 @@ def test_an_interrupt_at_any_point_of_start_leaves_nothing(monkeypatch: pytest.M
     if point == "bind":
         monkeypatch.setattr(LiveServer, "_bind", _raises_keyboard_interrupt)
     elif point == "launch":
-        original_launch = _server._ServerThread.launch
+        original_launch = ServerThread.launch
 
         def launch_then_interrupt(self: Any) -> None:
             original_launch(self)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(_server._ServerThread, "launch", launch_then_interrupt)
+        monkeypatch.setattr(ServerThread, "launch", launch_then_interrupt)
     else:
         # The interrupt lands while the failed start waits for the thread: a second
         # Ctrl-C. stop() then finishes the release.
-        original_launch = _server._ServerThread.launch
+        original_launch = ServerThread.launch
 
         def launch_then_interrupt(self: Any) -> None:
             original_launch(self)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(_server._ServerThread, "launch", launch_then_interrupt)
-        monkeypatch.setattr(_server._ServerThread, "join", _raises_keyboard_interrupt)
+        monkeypatch.setattr(ServerThread, "launch", launch_then_interrupt)
+        monkeypatch.setattr(ServerThread, "join", _raises_keyboard_interrupt)
     with pytest.raises(KeyboardInterrupt):
         server.start()
     monkeypatch.undo()
@@ -235,13 +230,13 @@ def test_concurrent_stops_run_the_shutdown_once_and_all_wait_for_it(monkeypatch:
     app = lifespan_app(shutdown_delay=0.3)
     server = LiveServer(app).start()
     requests = []
-    original = _server._ServerThread.request_stop
+    original = ServerThread.request_stop
 
     def counting_request_stop(self: Any, abandon_startup: bool = False) -> None:
         requests.append(threading.current_thread().name)
         original(self, abandon_startup)
 
-    monkeypatch.setattr(_server._ServerThread, "request_stop", counting_request_stop)
+    monkeypatch.setattr(ServerThread, "request_stop", counting_request_stop)
     barrier = threading.Barrier(3)
     seen: list[tuple[list[str], bool]] = []
 
@@ -418,8 +413,10 @@ def test_a_loop_that_dies_is_a_test_error_not_an_internal_error(pytester: pytest
                 import httpx
                 assert httpx.get(live_server.url).status_code == 200
 
-            def test_two():
-                pass
+            def test_two(caplog):
+                import gc
+                gc.collect()  # the dead task's finalizer runs now if it has not yet
+                assert "never retrieved" not in caplog.text
             """
         )
     )
@@ -428,6 +425,11 @@ def test_a_loop_that_dies_is_a_test_error_not_an_internal_error(pytester: pytest
     result.stdout.fnmatch_lines(["*the server's event loop ended while it was running: SystemExit: 3*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.no_fnmatch_line("*Event loop is closed*")
+    # The task's own finalizer logged its traceback at some later garbage collection;
+    # inside another parse that ended the run in "SystemError: AST constructor recursion
+    # depth mismatch" (CPython 3.11), so the error says it once and nothing logs it.
+    result.stdout.no_fnmatch_line("*Task exception was never retrieved*")
+    result.stdout.no_fnmatch_line("*SystemError*")
 
 
 # -- dropped servers ------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pytest_liveasgi import LiveServer, LiveServerError, StartupError
-from pytest_liveasgi._server import LIFESPAN_SHUTDOWN_MINIMUM, STARTUP_SLACK, STOP_SLACK, State, _ServerThread
+from pytest_liveasgi._server import State
+from pytest_liveasgi._server_thread import LIFESPAN_SHUTDOWN_MINIMUM, STARTUP_SLACK, STOP_SLACK, ServerThread
 
 SHUTDOWN_TIMEOUT = 0.3
 STARTUP_TIMEOUT = 2.0
@@ -91,12 +92,12 @@ def wait_until(condition: Any, timeout: float = 5.0) -> None:
 
 
 def interrupt_once(method: str) -> Any:
-    """Patch `_ServerThread.<method>` to raise KeyboardInterrupt the first time it is called
+    """Patch `ServerThread.<method>` to raise KeyboardInterrupt the first time it is called
     (after doing its work for `launch`: the thread runs, start() is then interrupted)."""
-    original = getattr(_ServerThread, method)
+    original = getattr(ServerThread, method)
     calls = []
 
-    def patched(self: _ServerThread, *args: Any) -> Any:
+    def patched(self: ServerThread, *args: Any) -> Any:
         if not calls:
             calls.append(1)
             if method == "launch":
@@ -104,7 +105,7 @@ def interrupt_once(method: str) -> Any:
             raise KeyboardInterrupt
         return original(self, *args)
 
-    return mock.patch.object(_ServerThread, method, patched)
+    return mock.patch.object(ServerThread, method, patched)
 
 
 class Lifecycle(RuleBasedStateMachine):

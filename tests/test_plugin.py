@@ -184,26 +184,34 @@ def test_session_server_is_shared_and_function_servers_are_fresh(apps: pytest.Py
     apps.makepyfile(
         dedent(
             """
+            import gc, weakref
             import apps
 
             seen = {}
+            function_servers = []
 
             def test_one(live_server_session, live_server):
                 seen["session"] = live_server_session.port
                 seen["function"] = live_server.port
+                function_servers.append(weakref.ref(live_server))
 
             def test_two(live_server_session, live_server):
                 assert live_server_session.port == seen["session"]
                 assert live_server.port not in (seen["session"], seen["function"])
+                function_servers.append(weakref.ref(live_server))
 
             def test_lifespan_per_function_server():
                 # one session server start + two function servers, each started and stopped
                 assert apps.EVENTS.count("startup") == 3
                 assert apps.EVENTS.count("shutdown") == 2
+
+            def test_a_finished_tests_server_is_let_go():
+                gc.collect()  # not kept by its test item until the session ends
+                assert [ref() for ref in function_servers] == [None, None]
             """
         )
     )
-    apps.runpytest("--asgi-app", "apps:app").assert_outcomes(passed=3)
+    apps.runpytest("--asgi-app", "apps:app", "-p", "no:randomly").assert_outcomes(passed=4)
 
 
 def test_sync_pytest_asyncio_and_anyio_tests_reach_the_server(apps: pytest.Pytester) -> None:

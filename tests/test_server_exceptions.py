@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -356,6 +357,30 @@ def test_exception_group_shows_every_sub_exception_with_its_traceback() -> None:
     assert exchange.error == (
         "ExceptionGroup: unhandled errors in a TaskGroup (1 sub-exception) [KeyError: 'user 42 not found']"
     )
+    server.stop()
+
+
+def test_tracebacks_are_rendered_by_the_thread_that_reports_not_the_server_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CI run ended in INTERNALERROR: pytest formatting a failure in the main thread died
+    of "SystemError: AST constructor recursion depth mismatch" (CPython 3.11, gh-106905)
+    while a server thread rendered a traceback, which parses source for the ^^^ markers."""
+    rendering_threads: list[str] = []
+    format_lines = traceback.StackSummary.format_frame_summary
+
+    def recording_format(self: traceback.StackSummary, frame: traceback.FrameSummary) -> Any:
+        rendering_threads.append(threading.current_thread().name)
+        return format_lines(self, frame)
+
+    monkeypatch.setattr(traceback.StackSummary, "format_frame_summary", recording_format)
+    server = LiveServer(Starlette(routes=[Route("/dashboard", dashboard)]), lifespan="off").start()
+    assert httpx.get(server.url + "/dashboard").status_code == 500
+    server.settle()
+    [recorded] = server.take_exceptions()
+    assert rendering_threads == []
+    assert "KeyError: 'user 42 not found'" in recorded.traceback
+    assert set(rendering_threads) == {threading.current_thread().name}
     server.stop()
 
 
