@@ -118,7 +118,6 @@ def test_passing(live_server):
 """
 
 
-@pytest.mark.inprocess
 def test_failing_test_shows_its_exchange_log(apps: pytest.Pytester) -> None:
     apps.makepyfile(BROWSER_LIKE_TEST)
     result = apps.runpytest("--asgi-app", "apps:app", "-p", "no:cacheprovider")
@@ -138,7 +137,6 @@ def test_failing_test_shows_its_exchange_log(apps: pytest.Pytester) -> None:
     assert result.stdout.str().count("live server exchanges") == 1
 
 
-@pytest.mark.inprocess
 def test_exchange_log_for_passing_tests_with_rA_and_off_switch(apps: pytest.Pytester) -> None:
     apps.makepyfile(BROWSER_LIKE_TEST)
     result = apps.runpytest("--asgi-app", "apps:app", "-rA", "-p", "no:cacheprovider")
@@ -182,7 +180,6 @@ def test_exchange_log_is_bounded_and_shows_running_requests(apps: pytest.Pyteste
     )
 
 
-@pytest.mark.inprocess
 def test_session_server_exchanges_are_per_test(apps: pytest.Pytester) -> None:
     apps.makepyfile(
         dedent(
@@ -206,7 +203,6 @@ def test_session_server_exchanges_are_per_test(apps: pytest.Pytester) -> None:
     assert "test=first" not in result.stdout.str()
 
 
-@pytest.mark.inprocess
 def test_factory_server_can_turn_off_server_exceptions(apps: pytest.Pytester) -> None:
     # shared/repro/core-review/r10_factory_flag: the option was accepted and ignored.
     apps.makepyfile(
@@ -242,7 +238,6 @@ def test_factory_server_can_turn_off_server_exceptions(apps: pytest.Pytester) ->
     result.stdout.no_fnmatch_line("*server-side traceback of GET / ---")
 
 
-@pytest.mark.inprocess
 def test_a_rerun_test_shows_the_exchange_log_of_its_last_attempt_only(apps: pytest.Pytester) -> None:
     # shared/repro/real-suites/rerun-exchange-log: every attempt's log was stacked.
     apps.makepyfile(

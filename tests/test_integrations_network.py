@@ -61,7 +61,6 @@ def test_all_interfaces_only_when_asked() -> None:
         assert httpx.get(server.url).text == "hello"
 
 
-@pytest.mark.inprocess
 def test_plugin_binds_loopback_unless_the_marker_says_otherwise(apps: pytest.Pytester) -> None:
     apps.makepyfile(
         """

@@ -93,7 +93,6 @@ def test_own_certificate_and_key_pass_through(tmp_path: Path) -> None:
             httpx.get(server.url, verify=ssl.create_default_context())
 
 
-@pytest.mark.inprocess
 def test_https_marker_option_and_ini_option_serve_tls(apps: pytest.Pytester) -> None:
     apps.makeini(
         """

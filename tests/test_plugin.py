@@ -11,8 +11,6 @@ import sys
 import pytest
 from conftest import dedent
 
-pytestmark = pytest.mark.inprocess
-
 
 def test_asgi_app_option_serves_the_app(apps: pytest.Pytester) -> None:
     apps.makepyfile(
