@@ -17,7 +17,7 @@ SAMPLE_APPS = Path(__file__).with_name("sample_apps.py").read_text()
 # starts a socket server thread in every session that has xdist loaded. A test that wants one
 # of them back passes `-p NAME` (it unblocks it).
 # Playwright stays for tests marked `browser` (a pytester test that uses `page` must carry
-# that marker) and every plugin for the docs samples, which run as a user's suite would.
+# that marker) and every other plugin for the docs samples, which run as a user's suite would.
 # pytest-django and pytest-flask define their own `live_server`: the coexistence tests
 # load them with `-p django` / `-p flask`, the other runs test this plugin alone.
 PYTESTER_BLOCKED_PLUGINS = (
@@ -42,7 +42,7 @@ def _lean_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     request.getfixturevalue("pytester")
     blocked = list(PYTESTER_BLOCKED_PLUGINS)
     if request.module.__name__ in WITH_EVERY_PLUGIN:
-        blocked = ["faker", "django", "flask"]
+        blocked = ["faker", "hypothesispytest", "django", "flask"]
     elif request.node.get_closest_marker("browser") is None:
         blocked += BROWSER_PLUGINS
     addopts = os.environ.get("PYTEST_ADDOPTS", "").split()
