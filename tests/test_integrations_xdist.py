@@ -33,7 +33,7 @@ def test_two_workers_use_their_own_ports(apps: pytest.Pytester) -> None:
             """
         )
     )
-    result = apps.runpytest("-n", "2", "-p", "no:cacheprovider")
+    result = apps.runpytest("-p", "xdist", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
     files = sorted(apps.path.glob("ports-gw*.txt"))
     assert [path.name for path in files] == ["ports-gw0.txt", "ports-gw1.txt"], "both workers ran tests"

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# Building the sdist and running tests from it takes a minute or two of CPU: run by CI
+# (`-m slow`, .ci/run) and on demand, not by the default run.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
