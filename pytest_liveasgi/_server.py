@@ -11,6 +11,7 @@ This module never imports pytest: `LiveServer` works in scripts too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import enum
 import logging
@@ -60,6 +61,8 @@ class State(enum.Enum):
 
 
 _started_servers: weakref.WeakSet[LiveServer] = weakref.WeakSet()
+_dropped_threads: set[ServerThread] = set()
+"""The threads of servers dropped while running: told to stop, not waited for."""
 _registry_lock = threading.Lock()
 
 
@@ -516,13 +519,19 @@ class LiveServer:
 
 
 def _stop_dropped_server(thread: ServerThread, description: str) -> None:
-    """The finalizer of a running `LiveServer` that nobody stopped (or the process exits)."""
+    """The finalizer of a running `LiveServer` that nobody stopped.
+
+    It runs wherever the garbage collector happens to run, in any thread and in the
+    middle of anything, so it never waits: a wait there would hold up unrelated code and
+    swallow a Ctrl-C (an exception in a finalizer is only printed). The thread releases
+    what it holds when it ends; at exit, `_wait_for_dropped_servers` waits for it."""
     thread.request_stop()
-    if threading.current_thread() is not thread.thread:
-        thread.join(thread.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)
+    thread.release_when_ended = True
+    if not thread.is_alive():
         thread.release()
-    else:
-        thread.release_when_ended = True
+    with _registry_lock:
+        _dropped_threads.difference_update([each for each in _dropped_threads if not each.is_alive()])
+        _dropped_threads.add(thread)
     warnings.warn(
         ResourceWarning(
             f"the LiveServer for {description} was still running when it was dropped; it was stopped now "
@@ -530,3 +539,13 @@ def _stop_dropped_server(thread: ServerThread, description: str) -> None:
         ),
         stacklevel=2,
     )
+
+
+@atexit.register
+def _wait_for_dropped_servers() -> None:
+    """At exit, give every server still running its shutdown (lifespan shutdown included)."""
+    stop_forgotten_servers()
+    with _registry_lock:
+        dropped = list(_dropped_threads)
+    for thread in dropped:
+        thread.join(thread.shutdown_timeout + LIFESPAN_SHUTDOWN_MINIMUM + STOP_SLACK)

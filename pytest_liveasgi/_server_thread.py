@@ -245,9 +245,11 @@ class ServerThread:
             # A closed loop (and what hangs on it) must not outlive the run.
             self._loop = self._stop_requested = self._startup_task = None
             self.started.set()
+            # Ended first, then the flag: whichever of this thread and a finalizer setting
+            # `release_when_ended` comes second sees the other's step and releases.
+            self._ended.set()
             if self.release_when_ended:
                 self.release()
-            self._ended.set()
             self._ended_future.set_result(None)
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

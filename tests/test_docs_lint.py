@@ -176,7 +176,6 @@ def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None
         page.on("request", lambda request: outside.add(request.url))
         for html in sorted(site.rglob("*.html")):
             page.goto(html.as_uri())
-            page.wait_for_load_state("networkidle")
             wide = page.evaluate(
                 """() => [...document.querySelectorAll("pre > code")]
                     .filter((code) => code.scrollWidth > code.clientWidth + 1)

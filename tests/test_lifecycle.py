@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -437,11 +438,48 @@ def test_a_loop_that_dies_is_a_test_error_not_an_internal_error(pytester: pytest
 
 def test_a_dropped_running_server_is_stopped_with_a_warning_naming_it() -> None:
     """r06: started servers dropped without stop() leaked their threads and sockets silently."""
-    app = lifespan_app()
+    app = lifespan_app(shutdown_delay=0.5)
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    handlers_before = list(uvicorn_error.handlers)
     with pytest.warns(ResourceWarning, match="the LiveServer for the forgotten app was still running"):
         LiveServer(app, description="the forgotten app").start()  # and dropped at once
-    assert liveasgi_threads() == []
+    # The finalizer runs wherever the garbage collector does (here, at once): it asks the
+    # server to stop and does not wait for the lifespan shutdown; the thread ends alone.
+    assert app.events == ["startup"]
+    wait_until(lambda: liveasgi_threads() == [])
     assert app.events == ["startup", "shutdown"]
+    assert uvicorn_error.handlers == handlers_before  # the thread released its log collector
+
+
+@pytest.mark.parametrize("dropped", [False, True], ids=["kept", "dropped"])
+def test_a_script_that_exits_with_servers_running_gives_them_their_shutdown(tmp_path: Any, dropped: bool) -> None:
+    """A script (no pytest) that never stops its server: the lifespan shutdown still runs
+    before the process exits, whether the server object is still referenced or not."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        dedent(
+            f"""
+            import asyncio, gc
+            from pytest_liveasgi import LiveServer
+
+            async def app(scope, receive, send):
+                await receive()
+                await send({{"type": "lifespan.startup.complete"}})
+                await receive()
+                await asyncio.sleep(0.3)
+                print("lifespan shutdown ran", flush=True)
+                await send({{"type": "lifespan.shutdown.complete"}})
+
+            server = LiveServer(app).start()
+            if {dropped}:
+                del server
+                gc.collect()
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, "-W", "ignore", str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "lifespan shutdown ran\n"
 
 
 def test_stop_forgotten_servers_stops_what_is_still_running() -> None:
