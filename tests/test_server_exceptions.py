@@ -381,13 +381,13 @@ def test_tracebacks_are_rendered_by_the_thread_that_reports_not_the_server_threa
     of "SystemError: AST constructor recursion depth mismatch" (CPython 3.11, gh-106905)
     while a server thread rendered a traceback, which parses source for the ^^^ markers."""
     rendering_threads: list[str] = []
-    format_lines = traceback.StackSummary.format_frame_summary
+    format_stack = traceback.StackSummary.format
 
-    def recording_format(self: traceback.StackSummary, frame: traceback.FrameSummary) -> Any:
+    def recording_format(self: traceback.StackSummary, *args: Any, **kwargs: Any) -> Any:
         rendering_threads.append(threading.current_thread().name)
-        return format_lines(self, frame)
+        return format_stack(self, *args, **kwargs)
 
-    monkeypatch.setattr(traceback.StackSummary, "format_frame_summary", recording_format)
+    monkeypatch.setattr(traceback.StackSummary, "format", recording_format)
     server = LiveServer(Starlette(routes=[Route("/dashboard", dashboard)]), lifespan="off").start()
     assert httpx.get(server.url + "/dashboard").status_code == 500
     server.settle()
