@@ -383,6 +383,21 @@ def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=9)
 
 
+def test_the_readme_demo_command_passes_after_the_test_command() -> None:
+    """The README's two commands share .venv: after scripts/test.sh installed pytest-django
+    and pytest-flask (each owns `live_server`), scripts/demo.sh must still pass."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if Path(sys.prefix).resolve() != (root / ".venv").resolve():
+        pytest.skip("runs in the .venv that scripts/test.sh makes (not under tox)")
+    done = subprocess.run(["bash", "scripts/demo.sh"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "9 passed" in done.stdout
+
+
 def test_ini_flags_accept_on_off_words_and_reject_others(apps: pytest.Pytester) -> None:
     apps.makeini("[pytest]\nasgi_app = apps:app\nasgi_server_options =\n    https = off\n    lifespan = on\n")
     apps.makepyfile("def test_it(live_server):\n    assert live_server.url.startswith('http://')\n")
