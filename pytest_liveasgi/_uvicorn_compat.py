@@ -116,29 +116,42 @@ def _raise_import_error(import_string: str) -> None:
 
 def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
     """Cancel what is left on the loop, then close it, in at most about `budget` seconds."""
-    deadline = loop.time() + budget
     try:
-        leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            loop.run_until_complete(asyncio.wait(leftovers, timeout=budget / 2))
-        # Neither may hold the thread beyond the budget: an async generator stuck in its
-        # `finally`, a WSGI request stuck in the default thread pool.
-        closing = [loop.create_task(loop.shutdown_asyncgens()), loop.create_task(loop.shutdown_default_executor())]
-        _, pending = loop.run_until_complete(asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01)))
-        # What the closing steps let run may have started tasks (a settle() asked from
-        # another thread, say): a task destroyed while pending would be logged.
-        pending |= {task for task in asyncio.all_tasks(loop) if not task.done()}
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=0.01))
+        loop.run_until_complete(_wind_down(loop, budget))
     except Exception:  # closing must never hide the real outcome
         logging.getLogger(__name__).debug("error while closing the server loop", exc_info=True)
     finally:
         loop.close()
         forget_loop(loop)
+
+
+async def _wind_down(loop: asyncio.AbstractEventLoop, budget: float) -> None:
+    # One pass on the loop, and no closing step that has nothing to close: a server per
+    # test pays for each.
+    deadline = loop.time() + budget
+    await _cancel_leftovers(budget / 2)
+    # Neither may hold the thread beyond the budget: an async generator stuck in its
+    # `finally`, a WSGI request stuck in the default thread pool. asyncio's loop keeps
+    # both as attributes; another loop (uvloop) always gets both steps.
+    closing = []
+    if getattr(loop, "_asyncgens", True):
+        closing.append(loop.create_task(loop.shutdown_asyncgens()))
+    if getattr(loop, "_default_executor", True) is not None:
+        closing.append(loop.create_task(loop.shutdown_default_executor()))
+    if closing:
+        await asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01))
+    # What the closing steps let run may have started tasks (a settle() asked from another
+    # thread, say), and a step may still run: a task destroyed while pending would be logged.
+    await _cancel_leftovers(0.01)
+
+
+async def _cancel_leftovers(timeout: float) -> None:
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.wait(leftovers, timeout=timeout)
 
 
 def forget_loop(loop: asyncio.AbstractEventLoop) -> None:
