@@ -11,7 +11,7 @@ run `Server.startup` ourselves and replace the polling with events, which needs:
 - each protocol's `shutdown()` and `transport`;
 - `Server.on_tick(counter)` to refresh the `date` / `server` default headers;
 - `Config.get_loop_factory()` (uvicorn >= 0.36; older ones set a global policy);
-- `Config.ssl`, the SSLContext `Config.load()` made, and `Config.ssl_context_factory` (0.36+);
+- `Config.ssl`, the SSLContext `Config.load()` made, and `Config.ssl_context_factory` (recent versions only);
 - `Config.load()` wrapping a WSGI app in `uvicorn.middleware.wsgi.WSGIMiddleware`,
   then maybe in `MessageLoggerMiddleware` / `ProxyHeadersMiddleware` (each with `.app`);
 - the lifespan's `should_exit`, `shutdown_failed` / `error_occurred` flags.
