@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import ssl
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+import uvicorn
 from conftest import dedent
 from sample_apps import app
 
@@ -125,6 +127,24 @@ def test_tls_servers_send_no_session_tickets(tmp_path: Path) -> None:
     authority.cert_pem.write_to_path(str(ca_file))
     with LiveServer(app, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as server:
         assert not _tls_session_after_one_request(server.url, str(ca_file)).has_ticket
+
+
+@pytest.mark.skipif(
+    "ssl_context_factory" not in inspect.signature(uvicorn.Config).parameters,
+    reason="this uvicorn has no ssl_context_factory",
+)
+def test_a_context_from_your_own_factory_keeps_its_session_tickets(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+
+    def own_context(config: object, default_factory: object) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(context)
+        return context
+
+    with LiveServer(app, ssl_context_factory=own_context) as server:
+        assert _tls_session_after_one_request(server.url, str(ca_file)).has_ticket
 
 
 def test_https_marker_option_and_ini_option_serve_tls(apps: pytest.Pytester) -> None:
