@@ -32,6 +32,7 @@ from ._uvicorn_compat import (
     lifespan_startup_failed,
     refresh_default_headers,
     refresh_headers_every_second,
+    send_no_session_tickets,
 )
 
 # The budgets. The server thread's own worst case after a stop request is
@@ -266,6 +267,7 @@ class ServerThread:
         assert self.socket is not None
         self._loop = asyncio.get_running_loop()
         self._stop_requested = stop_requested = asyncio.Event()
+        send_no_session_tickets(self.config)
         server = uvicorn.Server(self.config)
         tracker = ConnectionTracker(server)
         server.lifespan = self.config.lifespan_class(self.config)

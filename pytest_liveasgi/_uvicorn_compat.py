@@ -11,6 +11,7 @@ run `Server.startup` ourselves and replace the polling with events, which needs:
 - each protocol's `shutdown()` and `transport`;
 - `Server.on_tick(counter)` to refresh the `date` / `server` default headers;
 - `Config.get_loop_factory()` (uvicorn >= 0.36; older ones set a global policy);
+- `Config.ssl`, the SSLContext `Config.load()` made, and `Config.ssl_context_factory` (recent versions only);
 - `Config.load()` wrapping a WSGI app in `uvicorn.middleware.wsgi.WSGIMiddleware`,
   then maybe in `MessageLoggerMiddleware` / `ProxyHeadersMiddleware` (each with `.app`);
 - the lifespan's `should_exit`, `shutdown_failed` / `error_occurred` flags.
@@ -25,6 +26,7 @@ From anyio (any 4.x): `anyio.lowlevel._run_vars`, per-loop state keyed by the lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import inspect
@@ -165,6 +167,29 @@ def forget_loop(loop: asyncio.AbstractEventLoop) -> None:
     run_vars = getattr(lowlevel, "_run_vars", None)
     if run_vars is not None and hasattr(run_vars, "pop"):
         run_vars.pop(loop, None)
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+def send_no_session_tickets(config: uvicorn.Config) -> None:
+    """Make the TLS context that uvicorn built from certificate files send no TLS 1.3 session tickets.
+
+    A TLS 1.3 server sends its tickets right after the handshake, while the client may be
+    writing its first request. A client that reads the same `ssl.SSLSocket` in another thread
+    meanwhile (websockets' sync client does, from connect() on) uses one OpenSSL connection
+    from two threads, which OpenSSL does not support: one request in a few hundred never reaches
+    the wire, and the client waits for an answer that cannot come. Without tickets nothing
+    arrives before the response. A test server gains nothing from session resumption; a
+    context from the user's own `ssl_context_factory` is left as it is.
+    """
+    context = getattr(config, "ssl", None)
+    if context is None or getattr(config, "ssl_context_factory", None) is not None:
+        return
+    # ValueError: not a server-side context (ssl_version=PROTOCOL_TLS_CLIENT, which cannot
+    # serve anyway); AttributeError: an `ssl` module without TLS 1.3.
+    with contextlib.suppress(ValueError, AttributeError):
+        context.num_tickets = 0
 
 
 # -- startup --------------------------------------------------------------------------

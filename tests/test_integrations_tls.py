@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import socket
 import ssl
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+import uvicorn
 from conftest import dedent
 from sample_apps import app
 
@@ -91,6 +94,57 @@ def test_own_certificate_and_key_pass_through(tmp_path: Path) -> None:
             assert client.get("/").text == "hello"
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url, verify=ssl.create_default_context())
+
+
+def _tls_session_after_one_request(url: str, ca_file: str) -> ssl.SSLSession:
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        # Up to the end of the response: tickets, had there been any, came before it.
+        while tls.recv(65536):
+            pass
+        assert tls.session is not None
+        return tls.session
+
+
+def test_tls_servers_send_no_session_tickets(tmp_path: Path) -> None:
+    # Regression: a TLS 1.3 ticket that arrives while a client writes its first request
+    # from one thread and reads from another (websockets' sync client) lost that request
+    # in one wss handshake in a few hundred, which then waited forever for an answer.
+    with LiveServer(app, https=True) as server:
+        assert server.ca_path is not None
+        assert not _tls_session_after_one_request(server.url, server.ca_path).has_ticket
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    certfile, keyfile, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(certfile))
+    issued.private_key_pem.write_to_path(str(keyfile))
+    authority.cert_pem.write_to_path(str(ca_file))
+    with LiveServer(app, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as server:
+        assert not _tls_session_after_one_request(server.url, str(ca_file)).has_ticket
+
+
+@pytest.mark.skipif(
+    "ssl_context_factory" not in inspect.signature(uvicorn.Config).parameters,
+    reason="this uvicorn has no ssl_context_factory",
+)
+def test_a_context_from_your_own_factory_keeps_its_session_tickets(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+
+    def own_context(config: object, default_factory: object) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(context)
+        return context
+
+    with LiveServer(app, ssl_context_factory=own_context) as server:
+        assert _tls_session_after_one_request(server.url, str(ca_file)).has_ticket
 
 
 def test_https_marker_option_and_ini_option_serve_tls(apps: pytest.Pytester) -> None:
