@@ -7,13 +7,11 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from ._errors import LiveServerError, LiveServerWarning
-from ._exchanges import format_exchanges
 
 if TYPE_CHECKING:
     from ._recorder import ServerException
@@ -25,18 +23,21 @@ OFF_SWITCH = (
 )
 
 
-@dataclass
 class ServerUse:
     """The live servers of one attempt of one test (a rerun starts afresh)."""
 
-    started: list[tuple[LiveServer, bool]] = field(default_factory=list)
-    """Servers started for this test, each with whether its exceptions fail the test."""
-    uses_session_server: bool = False
-    """The test uses the session server (or is the last test of the session)."""
-    resolved_app: tuple[Any, str] | None = None
-    """The app our `asgi_app` fixture gave, and how to name it."""
-    settled: bool = False
-    exchanges_shown: bool = False
+    # Not a dataclass: every pytest run imports this module (see _settings.Settings).
+    __slots__ = ("started", "uses_session_server", "resolved_app", "settled", "exchanges_shown")
+
+    def __init__(self) -> None:
+        # Servers started for this test, each with whether its exceptions fail the test.
+        self.started: list[tuple[LiveServer, bool]] = []
+        # The test uses the session server (or is the last test of the session).
+        self.uses_session_server = False
+        # The app our `asgi_app` fixture gave, and how to name it.
+        self.resolved_app: tuple[Any, str] | None = None
+        self.settled = False
+        self.exchanges_shown = False
 
     def settle(self, session_server: LiveServer | None) -> None:
         """Let the servers finish what this test's requests started (once per test)."""
@@ -148,6 +149,8 @@ def report_session_server_exceptions(
 
 def exchange_sections(state: ServerUse, session: LiveServer | None, nodeid: str) -> list[tuple[str, str]]:
     """Report sections listing what each server handled for this test."""
+    from ._exchanges import format_exchanges
+
     sections = []
     for server, _ in state.started:
         if server.exchange_log_size > 0:
