@@ -96,7 +96,7 @@ class Option:
 
     # A plain class, not a dataclass: every pytest run imports this module, and making a
     # dataclass costs more than the rest of the module.
-    __slots__ = ("name", "kind", "default", "help", "ini")
+    __slots__ = ("default", "help", "ini", "kind", "name")
 
     def __init__(self, name: str, kind: str, default: Any, help: str, ini: str | None = None) -> None:
         self.name = name

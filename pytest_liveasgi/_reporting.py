@@ -27,7 +27,7 @@ class ServerUse:
     """The live servers of one attempt of one test (a rerun starts afresh)."""
 
     # Not a dataclass: every pytest run imports this module (see _settings.Settings).
-    __slots__ = ("started", "uses_session_server", "resolved_app", "settled", "exchanges_shown")
+    __slots__ = ("exchanges_shown", "resolved_app", "settled", "started", "uses_session_server")
 
     def __init__(self) -> None:
         # Servers started for this test, each with whether its exceptions fail the test.

@@ -71,7 +71,7 @@ class Settings:
 
     # Plain classes here, not dataclasses: every pytest run imports this module, and
     # making a dataclass costs more than everything else the plugin does at import.
-    __slots__ = ("app", "app_source", "options", "live_server_owner", "app_fixture_owner")
+    __slots__ = ("app", "app_fixture_owner", "app_source", "live_server_owner", "options")
 
     def __init__(
         self,
@@ -115,7 +115,8 @@ SETTINGS = pytest.StashKey[Settings]()
 
 def installed_version(distribution: str) -> str:
     """The version of an installed distribution, from its metadata, without importing it."""
-    from importlib.metadata import PackageNotFoundError, distribution as find
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
 
     try:
         found = find(distribution)
@@ -226,7 +227,7 @@ def _is_fixture(obj: object) -> bool:
 class Markers:
     """What the `asgi_app` markers on one test say (read once per test)."""
 
-    __slots__ = ("app", "source", "options")
+    __slots__ = ("app", "options", "source")
 
     def __init__(self, app: Any, source: str, options: dict[str, Any] | None = None) -> None:
         self.app = app
