@@ -43,9 +43,17 @@ class ServerUse:
         """Let the servers finish what this test's requests started (once per test)."""
         self.settled = True
         for server, _ in self.started:
-            server.settle()
+            settle(server)
         if session_server is not None and self.uses_session_server:
-            session_server.settle()
+            settle(session_server)
+
+
+def settle(server: LiveServer) -> None:
+    """`server.settle()`, unless no request is running: then every request has returned,
+    what it raised is recorded, and the round trip through the server's loop (a thread
+    hand-off, ~0.3 ms of CPU) would wait for nothing."""
+    if server.running_requests():
+        server.settle()
 
 
 SERVER_USE = pytest.StashKey[ServerUse]()
@@ -135,7 +143,7 @@ def report_session_server_exceptions(
     if not server.running:
         return
     if not state.settled:
-        server.settle()
+        settle(server)
     exceptions = server.take_exceptions()
     if not exceptions or not wanted:
         return
