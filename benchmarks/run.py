@@ -260,14 +260,17 @@ heavy = [name for name in {heavy!r} if name in sys.modules]
 print(json.dumps([imported_pytest - began, imported_plugin - imported_pytest, heavy]))
 """
 
-# A pytest session in this very interpreter (pytest.main), then: which heavy modules are loaded?
+# A pytest session in this very interpreter (pytest.main), then: which heavy modules are
+# loaded, and what did the session cost (the interpreter's start is the same either way)?
 SESSION_CHILD = """
-import json, sys
+import json, sys, time
+began, cpu = time.perf_counter(), time.process_time()
 import pytest
 code = pytest.main(sys.argv[2:])
+wall, cpu = time.perf_counter() - began, time.process_time() - cpu
 heavy = [name for name in {heavy!r} if name in sys.modules]
 with open(sys.argv[1], "w") as out:
-    json.dump([int(code), heavy], out)
+    json.dump([int(code), heavy, wall, cpu], out)
 """
 
 
@@ -305,37 +308,61 @@ def bench_import(sizes: Sizes) -> dict[str, Any]:
     shutil.rmtree(env["PYTHONPYCACHEPREFIX"], ignore_errors=True)
     loaded = ", ".join(sorted(heavy_after_import)) or "none"
     print(f"  loaded after importing the plugin: {loaded} (of {', '.join(HEAVY_MODULES)})")
-    heavy_after_session = sorted(session_modules())
+    heavy_after_session, sessions = no_op_sessions(sizes)
     print(
         f"  loaded after a pytest session that uses no live-server fixture: {', '.join(heavy_after_session) or 'none'}"
+    )
+    report("pytest session, 20 no-op tests, with the plugin", sessions["with"], "CPU time, header shown")
+    without = report("pytest session, 20 no-op tests, without it", sessions["without"], "the baseline")
+    added = [mine - theirs for mine, theirs in zip(sessions["with"], sessions["without"], strict=True)]
+    print(
+        f"  the plugin adds {statistics.median(added) * MS:.1f} ms of CPU to a session that starts no server "
+        f"({statistics.median(added) / without.median:.1%}; median of paired runs, import included)"
     )
     return {
         "plugin": plugin,
         "pytest": base,
         "share": statistics.median(share),
         "after import": sorted(heavy_after_import),
-        "after session": heavy_after_session,
+        "after session": sorted(heavy_after_session),
     }
 
 
-def session_modules() -> list[str]:
-    """Run 20 no-op tests with the plugin loaded and an app configured; report the heavy modules loaded."""
+def no_op_sessions(sizes: Sizes) -> tuple[list[str], dict[str, list[float]]]:
+    """Run 20 no-op tests with the plugin loaded and an app configured, and without the
+    plugin, alternately; return the heavy modules the plugin's runs loaded and the CPU
+    time of each run's session."""
     folder = Path(tempfile.mkdtemp(prefix="liveasgi-bench-"))
     try:
         shutil.copy(HERE / "bench_app.py", folder / "bench_app.py")
-        (folder / "pytest.ini").write_text("[pytest]\nasgi_app = bench_app:app\npythonpath = .\n")
+        (folder / "with.ini").write_text("[pytest]\nasgi_app = bench_app:app\npythonpath = .\n")
+        (folder / "without.ini").write_text("[pytest]\npythonpath = .\n")
         (folder / "test_noop.py").write_text("".join(f"def test_{i}():\n    pass\n" for i in range(20)))
-        out = folder / "modules.json"
-        # Not -q: the report header is printed, as in a user's run.
-        args = ["-p", "no:cacheprovider", "-p", "pytest_liveasgi.plugin", "test_noop.py"]
+        out = folder / "session.json"
         code = SESSION_CHILD.format(heavy=HEAVY_MODULES)
-        result = subprocess.run(
-            [sys.executable, "-c", code, str(out), *args], cwd=folder, env=child_env(), capture_output=True, text=True
-        )
-        if not out.exists() or json.loads(out.read_text())[0] != 0:
-            raise RuntimeError(f"the no-op session failed:\n{result.stdout}\n{result.stderr}")
-        heavy: list[str] = json.loads(out.read_text())[1]
-        return heavy
+        # Not -q: the report header is printed, as in a user's run.
+        runs = {
+            "with": ["-c", "with.ini", "-p", "no:cacheprovider", "-p", "pytest_liveasgi.plugin", "test_noop.py"],
+            "without": ["-c", "without.ini", "-p", "no:cacheprovider", "test_noop.py"],
+        }
+        env = {**child_env(), "PYTHONPYCACHEPREFIX": str(folder / "pyc")}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as in bench_import: an installed plugin has its bytecode
+        heavy: set[str] = set()
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        for round_ in range(sizes.imports + 1):  # the first round warms the caches
+            for name, args in runs.items():
+                result = subprocess.run(
+                    [sys.executable, "-c", code, str(out), *args], cwd=folder, env=env, capture_output=True, text=True
+                )
+                if not out.exists() or json.loads(out.read_text())[0] != 0:
+                    raise RuntimeError(f"the no-op session failed:\n{result.stdout}\n{result.stderr}")
+                _, loaded, _, seconds = json.loads(out.read_text())
+                out.unlink()
+                if name == "with":
+                    heavy.update(loaded)
+                if round_:
+                    cpu[name].append(seconds)
+        return sorted(heavy), cpu
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

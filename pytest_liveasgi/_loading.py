@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import traceback
 from typing import Any
@@ -50,6 +49,8 @@ def import_app(import_string: str) -> Any:
         try:
             found = getattr(found, attribute)
         except AttributeError:
+            import difflib  # only on this error path: the plugin imports this module in every run
+
             close = difflib.get_close_matches(attribute, [name for name in dir(found) if not name.startswith("__")], 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise StartupError(

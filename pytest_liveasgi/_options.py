@@ -9,12 +9,9 @@ so loading the plugin stays cheap (SPEC §5).
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 from ._errors import OptionError
@@ -94,15 +91,22 @@ def _validate(kind: str, value: object, subject: str) -> Any:
         raise OptionError(f"{subject} {problem}") from None
 
 
-@dataclass(frozen=True)
 class Option:
     """One keyword of `LiveServer`; the ones with an `ini` key are also ini options."""
 
-    name: str
-    kind: str  # a key of _CHECKS
-    default: Any
-    help: str
-    ini: str | None = None
+    # A plain class, not a dataclass: every pytest run imports this module, and making a
+    # dataclass costs more than the rest of the module.
+    __slots__ = ("default", "help", "ini", "kind", "name")
+
+    def __init__(self, name: str, kind: str, default: Any, help: str, ini: str | None = None) -> None:
+        self.name = name
+        self.kind = kind  # a key of _CHECKS
+        self.default = default
+        self.help = help
+        self.ini = ini
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r}, {self.kind!r}, {self.default!r}, ini={self.ini!r})"
 
     def validate(self, value: object, subject: str) -> Any:
         """The checked value, or an `OptionError` "`subject` must be …"."""
@@ -246,6 +250,9 @@ def check_server_options(options: Mapping[str, Any], source: str) -> dict[str, A
 
 def unknown_option_message(name: str, source: str, uvicorn_names: frozenset[str]) -> str:
     """Name the unknown option, suggest the closest of ours and uvicorn's, and say what both are."""
+    import difflib  # only on this error path: not every pytest run should import it
+    from importlib.metadata import version
+
     ours = [option for option in SERVER_OPTIONS if option != "description"]
     candidates = [*ours, *sorted(uvicorn_names - RESERVED_OPTIONS.keys() - SERVER_OPTIONS.keys())]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.7)

@@ -8,7 +8,6 @@ Nothing here imports uvicorn, httpx or the server: that happens when a server st
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,17 +66,28 @@ class NoAppError(LiveServerError):
 # -- session settings: command line and ini file ---------------------------------------------
 
 
-@dataclass(frozen=True)
 class Settings:
     """The session-wide settings from the command line and the ini file."""
 
-    app: str | None
-    app_source: str
-    options: dict[str, Any]
-    live_server_owner: str | None = None
-    """Another plugin that defines `live_server` (then our short names are off)."""
-    app_fixture_owner: str | None = None
-    """A conftest.py (loaded at startup) that overrides the `asgi_app` fixture."""
+    # Plain classes here, not dataclasses: every pytest run imports this module, and
+    # making a dataclass costs more than everything else the plugin does at import.
+    __slots__ = ("app", "app_fixture_owner", "app_source", "live_server_owner", "options")
+
+    def __init__(
+        self,
+        app: str | None,
+        app_source: str,
+        options: dict[str, Any],
+        live_server_owner: str | None = None,
+        app_fixture_owner: str | None = None,
+    ) -> None:
+        self.app = app
+        self.app_source = app_source
+        self.options = options
+        # Another plugin that defines `live_server` (then our short names are off).
+        self.live_server_owner = live_server_owner
+        # A conftest.py (loaded at startup) that overrides the `asgi_app` fixture.
+        self.app_fixture_owner = app_fixture_owner
 
     @property
     def app_description(self) -> str:
@@ -101,6 +111,26 @@ class Settings:
 
 
 SETTINGS = pytest.StashKey[Settings]()
+
+
+def installed_version(distribution: str) -> str:
+    """The version of an installed distribution, from its metadata, without importing it."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
+
+    try:
+        found = find(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+    # `Distribution.version` parses the whole METADATA file with the email package,
+    # which costs more than the rest of a plugin-less pytest run's header; the
+    # version is one line of its first section.
+    for line in (found.read_text("METADATA") or "").splitlines():
+        if line.startswith("Version:"):
+            return line.removeprefix("Version:").strip()
+        if not line:
+            break
+    return str(found.version)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -129,13 +159,8 @@ def read_settings(config: pytest.Config) -> Settings:
         options.update(parse_server_option_lines(config.getini(SERVER_OPTIONS_INI)))
     except LiveServerError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return Settings(
-        app,
-        app_source,
-        options,
-        live_server_owner=fixture_owner(config, "live_server"),
-        app_fixture_owner=fixture_owner(config, "asgi_app", conftests=True),
-    )
+    live_server_owner, app_fixture_owner = _fixture_owners(config)
+    return Settings(app, app_source, options, live_server_owner, app_fixture_owner)
 
 
 def _configured_app(config: pytest.Config) -> tuple[str | None, str]:
@@ -159,21 +184,28 @@ def _getini(config: pytest.Config, key: str) -> Any:
         return quoted.group(1) if quoted else str(exc)
 
 
-def fixture_owner(config: pytest.Config, name: str, conftests: bool = False) -> str | None:
-    """The plugin (or, with `conftests`, the conftest.py) that defines fixture `name`, if not us."""
-    distributions = {id(plugin): dist for plugin, dist in config.pluginmanager.list_plugin_distinfo()}
+def _fixture_owners(config: pytest.Config) -> tuple[str | None, str | None]:
+    """The plugin that defines fixture `live_server` and the conftest.py that defines
+    `asgi_app`, other than us (None where there is none), in one pass over the plugins."""
+    live_server_owner: str | None = None
+    app_fixture_owner: str | None = None
     for plugin_name, plugin in config.pluginmanager.list_name_plugin():
         module = getattr(plugin, "__name__", None) or type(plugin).__module__
         if plugin is None or module.startswith("pytest_liveasgi"):
             continue
         path = getattr(plugin, "__file__", None) or ""
-        is_conftest = path.endswith("conftest.py")
-        if is_conftest != conftests or not _is_fixture(getattr(plugin, name, None)):
-            continue
-        if is_conftest:
-            return _relative(config, Path(path))
-        dist = distributions.get(id(plugin))
-        return dist.project_name if dist is not None else plugin_name
+        if path.endswith("conftest.py"):
+            if app_fixture_owner is None and _is_fixture(getattr(plugin, "asgi_app", None)):
+                app_fixture_owner = _relative(config, Path(path))
+        elif live_server_owner is None and _is_fixture(getattr(plugin, "live_server", None)):
+            live_server_owner = _distribution_name(config, plugin) or plugin_name
+    return live_server_owner, app_fixture_owner
+
+
+def _distribution_name(config: pytest.Config, plugin: object) -> str | None:
+    for found, dist in config.pluginmanager.list_plugin_distinfo():
+        if found is plugin:
+            return str(dist.project_name)
     return None
 
 
@@ -192,13 +224,15 @@ def _is_fixture(obj: object) -> bool:
 # -- a test's markers ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Markers:
     """What the `asgi_app` markers on one test say (read once per test)."""
 
-    app: Any
-    source: str
-    options: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("app", "options", "source")
+
+    def __init__(self, app: Any, source: str, options: dict[str, Any] | None = None) -> None:
+        self.app = app
+        self.source = source
+        self.options: dict[str, Any] = options if options is not None else {}
 
 
 _MARKERS = pytest.StashKey[Markers]()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,6 +38,7 @@ from ._settings import (
     add_options,
     app_for_test,
     check_session_server_use,
+    installed_version,
     markers,
     options_for_test,
     read_settings,
@@ -88,7 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return config.stash[SETTINGS].header(version("uvicorn"))
+    return config.stash[SETTINGS].header(installed_version("uvicorn"))
 
 
 # -- per-test bookkeeping -----------------------------------------------------------------------
