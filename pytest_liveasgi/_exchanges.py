@@ -34,6 +34,9 @@ class Exchange:
 
 
 class _Entry(Protocol):
+    @property
+    def label(self) -> str | None: ...
+
     def to_exchange(self) -> Exchange: ...
 
 
@@ -51,8 +54,10 @@ class ExchangeLog:
         # A deque's append and copy are each atomic: no lock needed (maxlen 0 keeps none).
         self._entries.append(entry)
 
-    def snapshot(self) -> list[Exchange]:
-        return [entry.to_exchange() for entry in self._entries.copy()]
+    def snapshot(self, label: str | None = None) -> list[Exchange]:
+        """The exchanges, oldest first; with `label`, only those made under it."""
+        entries = self._entries.copy()
+        return [entry.to_exchange() for entry in entries if label is None or entry.label == label]
 
 
 def format_exchanges(exchanges: list[Exchange], running: list[str], limit: int) -> str:

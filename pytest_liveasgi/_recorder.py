@@ -286,6 +286,11 @@ class Recorder:
             taken, self._exceptions = self._exceptions, []
         return taken
 
+    @property
+    def busy(self) -> bool:
+        """Whether some request or WebSocket session is running in the app."""
+        return bool(self._running)
+
     def running_calls(self) -> list[str]:
         now = time.monotonic()
         return sorted(call.describe(now) for call in list(self._running))

@@ -43,17 +43,9 @@ class ServerUse:
         """Let the servers finish what this test's requests started (once per test)."""
         self.settled = True
         for server, _ in self.started:
-            settle(server)
+            server.settle()
         if session_server is not None and self.uses_session_server:
-            settle(session_server)
-
-
-def settle(server: LiveServer) -> None:
-    """`server.settle()`, unless no request is running: then every request has returned,
-    what it raised is recorded, and the round trip through the server's loop (a thread
-    hand-off, ~0.3 ms of CPU) would wait for nothing."""
-    if server.running_requests():
-        server.settle()
+            session_server.settle()
 
 
 SERVER_USE = pytest.StashKey[ServerUse]()
@@ -143,7 +135,7 @@ def report_session_server_exceptions(
     if not server.running:
         return
     if not state.settled:
-        settle(server)
+        server.settle()
     exceptions = server.take_exceptions()
     if not exceptions or not wanted:
         return
@@ -165,7 +157,7 @@ def exchange_sections(state: ServerUse, session: LiveServer | None, nodeid: str)
             text = format_exchanges(server.exchanges(), server.running_requests(), server.exchange_log_size)
             sections.append((f"live server exchanges ({server.app_description})", text))
     if session is not None and session.exchange_log_size > 0:
-        mine = [exchange for exchange in session.exchanges() if exchange.label == nodeid]
+        mine = session.exchanges(label=nodeid)
         if mine:
             text = format_exchanges(mine, [], session.exchange_log_size)
             sections.append((f"live server exchanges (session: {session.app_description})", text))

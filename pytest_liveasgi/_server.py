@@ -406,10 +406,11 @@ class LiveServer:
         stop raised while they were drained."""
         return self._recorder.take_exceptions() if self._recorder else []
 
-    def exchanges(self) -> list[Exchange]:
+    def exchanges(self, label: str | None = None) -> list[Exchange]:
         """The last requests and WebSocket sessions this server handled, oldest first
-        (at most ``exchange_log_size``)."""
-        return self._exchange_log.snapshot()
+        (at most ``exchange_log_size``); with `label`, only those that arrived while
+        that label was set (see `label_requests`)."""
+        return self._exchange_log.snapshot(label)
 
     def running_requests(self) -> list[str]:
         """The requests and WebSocket sessions the app is serving right now."""

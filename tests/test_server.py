@@ -317,3 +317,17 @@ def test_stopped_wsgi_servers_leave_no_worker_threads() -> None:
     while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert set(threading.enumerate()) - before == set()
+
+
+def test_exchanges_can_be_read_for_one_label() -> None:
+    with LiveServer(sample_apps.plain_app) as server, server.client() as client:
+        for label in ("first", None, "second", "first"):
+            server.label_requests(label)
+            client.get(f"/?label={label}")
+        server.settle()
+        assert [exchange.request for exchange in server.exchanges(label="first")] == [
+            "GET /?label=first",
+            "GET /?label=first",
+        ]
+        assert [exchange.label for exchange in server.exchanges()] == ["first", None, "second", "first"]
+        assert server.exchanges(label="third") == []
