@@ -103,7 +103,8 @@ def test_exception_from_a_request_of_an_earlier_test_names_that_test(apps: pytes
             import httpx
 
             def test_leaves_a_request_running(live_server_session):
-                # /slow-then-boom answers nothing for 0.6 s, then raises: after this test ends
+                # /slow-then-boom answers nothing for 2 s, then raises: after this test ends
+                # (its teardown can take a while on a busy machine)
                 threading.Thread(
                     target=lambda: httpx.get(live_server_session.url + "/slow-then-boom", timeout=5),
                     daemon=True,
@@ -126,7 +127,7 @@ def test_exception_from_a_request_of_an_earlier_test_names_that_test(apps: pytes
             from starlette.routing import Route
 
             async def slow_then_boom(request):
-                await asyncio.sleep(0.6)
+                await asyncio.sleep(2)
                 raise ValueError("late failure")
 
             app.router.routes.append(Route("/slow-then-boom", slow_then_boom))
