@@ -29,8 +29,8 @@ SAMPLE_APPS = Path(__file__).with_name("sample_apps.py").read_text()
 # thread, Playwright's browser, xdist workers).
 # `pytester.runpytest_subprocess()` says the same inside a test.
 # An in-process run shares this process with the other tests of its xdist worker: the
-# fixture below fails the test if its run left server threads or uvicorn logging handlers
-# behind, so nothing is blamed on a later test.
+# fixture below fails the test if its run left server threads or logging handlers (root,
+# uvicorn) behind, so nothing is blamed on a later test.
 INPROCESS_LEAK_WAIT = 10.0
 
 
@@ -38,10 +38,18 @@ def liveasgi_threads() -> set[threading.Thread]:
     return {thread for thread in threading.enumerate() if thread.name.startswith("liveasgi")}
 
 
-def _uvicorn_logging_state() -> dict[str, tuple[object, ...]]:
-    # Not the root logger: pytest's logging plugin gives it a new handler for each phase.
-    names = [name for name in logging.root.manager.loggerDict if name.startswith("uvicorn")]
-    return {name: (*logging.getLogger(name).handlers, *logging.getLogger(name).filters) for name in names}
+def _logging_state() -> dict[str, tuple[object, ...]]:
+    """The handlers and filters of the root and uvicorn loggers, but for pytest's own
+    (its logging plugin gives the root logger new handlers for each phase of a test)."""
+    names = ["", *(name for name in logging.root.manager.loggerDict if name.startswith("uvicorn"))]
+    return {
+        name: tuple(
+            each
+            for each in (*logging.getLogger(name).handlers, *logging.getLogger(name).filters)
+            if type(each).__module__ != "_pytest.logging"
+        )
+        for name in names
+    }
 
 
 def runs_in_process(item: pytest.Item) -> bool:
@@ -139,7 +147,7 @@ def _inprocess_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest
 
     monkeypatch.setattr(pytester, "inline_run", inline_run_with_fresh_warnings)
     threads_before = liveasgi_threads()
-    logging_before = _uvicorn_logging_state()
+    logging_before = _logging_state()
     _collect_garbage_as_a_process_exit_would()
     yield
     _collect_garbage_as_a_process_exit_would()
@@ -149,7 +157,7 @@ def _inprocess_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest
         time.sleep(0.01)
     left = liveasgi_threads() - threads_before
     assert not left, f"the in-process pytest run left server threads running: {sorted(t.name for t in left)}"
-    logging_after = _uvicorn_logging_state()
+    logging_after = _logging_state()
     changed = {name for name in logging_after if logging_after[name] != logging_before.get(name, ())}
     assert not changed, f"the in-process pytest run left handlers or filters on the loggers {sorted(changed)}"
 
