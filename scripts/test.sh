@@ -13,5 +13,5 @@ if [ ! -x /usr/bin/chromium ]; then
         echo "note: /usr/bin/chromium is missing and this is not root: browser tests will skip" >&2
     fi
 fi
-step "running the test suite: pytest (about 4 minutes on two quiet cores, up to 12 busy; -x -q for a shorter report)"
+step "running the test suite: pytest (about 3 minutes on two quiet cores, up to 11 busy; -x -q for a shorter report)"
 exec .venv/bin/python -m pytest "$@"

@@ -16,6 +16,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 pytestmark = [
     pytest.mark.browser,
+    # pytest-playwright's browser and its event loop belong to a process.
+    pytest.mark.subprocess,
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM),
         reason=f"no browser: {CHROMIUM} is missing (scripts/test.sh installs Debian's chromium as root)",

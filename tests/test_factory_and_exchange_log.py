@@ -157,8 +157,9 @@ def test_exchange_log_is_bounded_and_shows_running_requests(apps: pytest.Pyteste
                 with live_server.client() as client:
                     for number in range(8):
                         client.get(f"/scope?n={number}")
+                # Long enough to be still running when the report is made on a busy machine.
                 threading.Thread(
-                    target=lambda: httpx.get(live_server.url + "/slow?seconds=0.5"), daemon=True
+                    target=lambda: httpx.get(live_server.url + "/slow?seconds=3", timeout=10), daemon=True
                 ).start()
                 while not live_server.running_requests():
                     time.sleep(0.01)
@@ -175,7 +176,7 @@ def test_exchange_log_is_bounded_and_shows_running_requests(apps: pytest.Pyteste
             "GET /scope?n=5 -> 200 in * ms",
             "GET /scope?n=6 -> 200 in * ms",
             "GET /scope?n=7 -> 200 in * ms",
-            "GET /slow?seconds=0.5 (no response yet, running * s)  (still running)",
+            "GET /slow?seconds=3 (no response yet, running * s)  (still running)",
         ]
     )
 

@@ -26,6 +26,9 @@ from __future__ import annotations
 import pytest
 from conftest import dedent
 
+# Subprocess runs: Django's settings and database connections are configured once per process.
+pytestmark = pytest.mark.subprocess
+
 # pytest-django on, pytest-flask off, whatever PYTEST_ADDOPTS the suite sets for pytester.
 PLUGINS = ("-p", "django", "-p", "no:flask", "-p", "no:cacheprovider")
 

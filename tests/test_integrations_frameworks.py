@@ -9,6 +9,10 @@ from __future__ import annotations
 import pytest
 from conftest import dedent
 
+# Subprocess runs: frameworks set up process-wide state that outlives a run (Django's
+# settings; litestar's logging starts a queue-listener thread writing to the run's stderr).
+pytestmark = pytest.mark.subprocess
+
 
 def _run(pytester: pytest.Pytester, app_source: str, test_source: str, passed: int) -> list[str]:
     pytester.makepyfile(webapp=dedent(app_source))

@@ -118,6 +118,8 @@ def test_a_stream_open_at_teardown_depends_on_fixture_order(pytester: pytest.Pyt
     )
 
 
+# Subprocess: sse-starlette's AppStatus latch is process-wide; this run sets it.
+@pytest.mark.subprocess
 def test_the_recipe_fixture_fixes_the_appstatus_latch(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(app=FINITE_APP)
     pytester.makeini("[pytest]\npythonpath = .\nasgi_app = app:app\n")

@@ -185,6 +185,8 @@ def test_https_marker_option_and_ini_option_serve_tls(apps: pytest.Pytester) -> 
     apps.runpytest().assert_outcomes(passed=3)
 
 
+# Subprocess: the run hides trustme from the import system, which this process has imported.
+@pytest.mark.subprocess
 def test_missing_trustme_is_a_clear_error(apps: pytest.Pytester) -> None:
     apps.makeconftest("import sys\n\nsys.modules['trustme'] = None  # as if it were not installed\n")
     apps.makepyfile(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import dedent
 
+# Subprocess runs: the inner run starts xdist workers.
+pytestmark = pytest.mark.subprocess
+
 
 def test_two_workers_use_their_own_ports(apps: pytest.Pytester) -> None:
     apps.makeini("[pytest]\nasgi_app = apps:app\n")

@@ -31,6 +31,9 @@ from pytest_liveasgi import LiveServer, LiveServerError, LiveServerWarning, Star
 from pytest_liveasgi._server import State, stop_forgotten_servers
 from pytest_liveasgi._server_thread import LIFESPAN_SHUTDOWN_MINIMUM, STARTUP_SLACK, STOP_SLACK, ServerThread
 
+# Subprocess runs: these check threads, signals and logging of a whole process (tests/conftest.py).
+pytestmark = pytest.mark.subprocess
+
 # On top of each stated budget: a busy 2-core machine.
 MARGIN = 1.5
 
