@@ -244,7 +244,9 @@ def test_ctrl_c_during_a_test_stops_every_server_promptly(rapps: pytest.Pytester
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert took < 10, output
+    # The documented worst case is two stops of shutdown_timeout + 1.5 s (5 s); a hang
+    # would wait out the 60 s sleep or request. 20 s tells them apart on a busy machine too.
+    assert took < 20, output
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
     assert "test_never_reached" not in output
