@@ -245,6 +245,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._exceptions: list[ServerException] = []
         self._running: set[_Call] = set()
+        self._finishing = 0
+
+    def _finished(self) -> None:
+        self._finishing -= 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -264,6 +268,10 @@ class Recorder:
             running.discard(call)
             call.finish()
             self.exchange_log.add(call)
+            # What uvicorn does right after the app returned or raised (it logs the
+            # exception, sends its 500) runs in this same step of the loop: busy until then.
+            self._finishing += 1
+            asyncio.get_running_loop().call_soon(self._finished)
 
     def _judge(self, call: _Call, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):
@@ -288,8 +296,9 @@ class Recorder:
 
     @property
     def busy(self) -> bool:
-        """Whether some request or WebSocket session is running in the app."""
-        return bool(self._running)
+        """Whether some request or WebSocket session is running in the app, or has just
+        ended and uvicorn is still acting on how it ended."""
+        return bool(self._running) or self._finishing > 0
 
     def running_calls(self) -> list[str]:
         now = time.monotonic()

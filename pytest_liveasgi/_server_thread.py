@@ -187,8 +187,9 @@ class ServerThread:
         if loop is None or recorder is None or loop.is_closed():
             return
         if not recorder.busy:
-            # Every request has returned and what it raised is recorded: a round trip
-            # through the loop (a thread hand-off, ~0.3 ms of CPU per test) waits for nothing.
+            # Every request has returned, what it raised is recorded and uvicorn's log of
+            # it written: a round trip through the loop (a thread hand-off, ~0.3 ms of CPU
+            # per test) would wait for nothing.
             return
         if self._loop_answered is not None and not self._loop_answered.is_set():
             return  # the loop has not come back since the last timeout: it is blocked

@@ -525,3 +525,39 @@ def test_settle_after_a_settle_that_timed_out_still_waits() -> None:
         server.settle(timeout=10)
         [recorded] = server.take_exceptions()
     assert str(recorded) == "GET /: RuntimeError: late background failure"
+
+
+class _SlowExceptionLog(logging.Filter):
+    """Holds uvicorn's "Exception in ASGI application" record in the server thread for a
+    moment: the window between the app's exception and uvicorn's log of it, made wide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.logged: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Exception in ASGI application"):
+            self.entered.set()
+            time.sleep(0.3)
+            self.logged.append(record.getMessage().strip())
+        return True
+
+
+def test_settle_waits_for_uvicorn_to_log_what_the_app_raised() -> None:
+    # Starlette sends its 500 before the exception reaches uvicorn, so the client has its
+    # answer while the server still has to log: a test that settles must see that log in
+    # its own call phase (pytest's "Captured log call"), not in a later one.
+    slow_log = _SlowExceptionLog()
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(slow_log)
+    try:
+        with LiveServer(
+            Starlette(routes=[Route("/boom", boom)]), lifespan="off", raise_server_exceptions=False
+        ) as server:
+            assert httpx.get(server.url + "/boom").status_code == 500
+            assert slow_log.entered.wait(10)  # the app's call is over; uvicorn is logging
+            server.settle()
+            assert slow_log.logged == ["Exception in ASGI application"]
+    finally:
+        logger.removeFilter(slow_log)
