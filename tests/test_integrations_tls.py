@@ -79,13 +79,19 @@ def test_a_clients_certificate_stays_its_own(tmp_path: Path) -> None:
         refused(server.client(http2=False))
 
 
-def test_own_certificate_and_key_pass_through(tmp_path: Path) -> None:
+def _own_certificate(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate for 127.0.0.1, its key and the CA that issued it, as PEM files."""
     authority = trustme.CA()
     issued = authority.issue_cert("127.0.0.1")
-    certfile, keyfile, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    certfile, keyfile, ca_file = folder / "cert.pem", folder / "key.pem", folder / "ca.pem"
     issued.cert_chain_pems[0].write_to_path(str(certfile))
     issued.private_key_pem.write_to_path(str(keyfile))
     authority.cert_pem.write_to_path(str(ca_file))
+    return certfile, keyfile, ca_file
+
+
+def test_own_certificate_and_key_pass_through(tmp_path: Path) -> None:
+    certfile, keyfile, ca_file = _own_certificate(tmp_path)
     with LiveServer(app, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as server:
         assert server.url.startswith("https://")
         assert server.ca_path is None
@@ -119,12 +125,7 @@ def test_tls_servers_send_no_session_tickets(tmp_path: Path) -> None:
     with LiveServer(app, https=True) as server:
         assert server.ca_path is not None
         assert not _tls_session_after_one_request(server.url, server.ca_path).has_ticket
-    authority = trustme.CA()
-    issued = authority.issue_cert("127.0.0.1")
-    certfile, keyfile, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
-    issued.cert_chain_pems[0].write_to_path(str(certfile))
-    issued.private_key_pem.write_to_path(str(keyfile))
-    authority.cert_pem.write_to_path(str(ca_file))
+    certfile, keyfile, ca_file = _own_certificate(tmp_path)
     with LiveServer(app, ssl_certfile=str(certfile), ssl_keyfile=str(keyfile)) as server:
         assert not _tls_session_after_one_request(server.url, str(ca_file)).has_ticket
 
