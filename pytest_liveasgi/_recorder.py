@@ -268,10 +268,19 @@ class Recorder:
             running.discard(call)
             call.finish()
             self.exchange_log.add(call)
-            # What uvicorn does right after the app returned or raised (it logs the
-            # exception, sends its 500) runs in this same step of the loop: busy until then.
-            self._finishing += 1
-            asyncio.get_running_loop().call_soon(self._finished)
+            self._busy_until_this_loop_step_ends()
+
+    def _busy_until_this_loop_step_ends(self) -> None:
+        # What uvicorn does right after the app returned or raised (it logs the exception,
+        # sends its 500) runs in this same step of the loop: busy until then.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # A call cut off at stop, its task left pending when the loop closed, is being
+            # closed by the garbage collector, outside any loop: nothing is left to wait for.
+            return
+        self._finishing += 1
+        loop.call_soon(self._finished)
 
     def _judge(self, call: _Call, exc: BaseException) -> None:
         if isinstance(exc, asyncio.CancelledError):

@@ -311,6 +311,42 @@ def test_stop_cuts_off_a_request_that_never_finishes() -> None:
     print(f"stop with a hanging request: {took:.3f} s (shutdown_timeout 0.5 s)")
 
 
+async def _app_that_ignores_cancellation(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    while True:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()
+
+
+def test_a_cut_off_call_left_pending_is_collected_without_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its task outlives the loop; when the garbage collector closes its coroutines, no loop
+    # runs: the recorder's bookkeeping once raised there, logged by uvicorn or, with the
+    # coroutines closed in another order, an "exception ignored" that pytest turned into
+    # an error of whichever later test was running.
+    unraisable: list[Any] = []
+    monkeypatch.setattr("sys.unraisablehook", unraisable.append)
+    server = LiveServer(_app_that_ignores_cancellation, shutdown_timeout=0.1).start()
+    with socket.create_connection((server.host, server.port)) as client:
+        client.sendall(b"GET /stuck HTTP/1.1\r\nhost: test\r\n\r\n")
+        wait_for_call(server, "GET /stuck")
+        _, caught = timed_stop(server)
+    assert "GET /stuck (no response yet" in warning_texts(caught)[0]
+    del server
+    gc.collect()
+    assert [repr(hook.exc_value) for hook in unraisable] == []
+    # What asyncio and uvicorn say of a task closed by the collector is expected, and only that.
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert sorted(record.getMessage().splitlines()[0] for record in errors) == [
+        "Exception in ASGI application",
+        "Task was destroyed but it is pending!",
+    ]
+    assert [type(record.exc_info[1]) for record in errors if record.exc_info] == [GeneratorExit]
+    caplog.clear()
+
+
 def test_stop_cuts_off_an_endless_streaming_response() -> None:
     server = LiveServer(App(), shutdown_timeout=0.5).start()
     received = []
