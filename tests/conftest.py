@@ -170,7 +170,8 @@ def _inprocess_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest
 # of them back passes `-p NAME` (it unblocks it). An in-process run reads PYTEST_ADDOPTS
 # from this process's environment, so the same blocking holds there.
 # Playwright stays for tests marked `browser` (a pytester test that uses `page` must carry
-# that marker) and every other plugin for the docs samples, which run as a user's suite would.
+# that marker) and every other plugin for the docs samples, which run as a user's suite would
+# (but Playwright for those that run in this process).
 # pytest-django and pytest-flask define their own `live_server`: the coexistence tests
 # load them with `-p django` / `-p flask`, the other runs test this plugin alone.
 PYTESTER_BLOCKED_PLUGINS = (
@@ -198,6 +199,8 @@ def _lean_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     blocked = list(PYTESTER_BLOCKED_PLUGINS)
     if request.module.__name__ in WITH_EVERY_PLUGIN:
         blocked = ["faker", "hypothesispytest", "django", "flask"]
+        if runs_in_process(request.node):
+            blocked += BROWSER_PLUGINS  # its module globals are this process's
     elif request.node.get_closest_marker("browser") is None:
         blocked += BROWSER_PLUGINS
     addopts = os.environ.get("PYTEST_ADDOPTS", "").split()

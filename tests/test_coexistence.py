@@ -178,8 +178,9 @@ def test_without_another_live_server_the_short_names_are_ours(apps: pytest.Pytes
 
 
 def test_pytest_timeout_does_not_charge_the_session_server_to_the_last_test(apps: pytest.Pytester) -> None:
-    # shared/repro/real-suites/timeout-session-server-teardown
-    apps.makeini("[pytest]\nasgi_app = apps:app\nasgi_shutdown_timeout = 6\n")
+    # shared/repro/real-suites/timeout-session-server-teardown: the session server's stop
+    # (cut off after 3 s) runs in the last test's teardown and takes longer than --timeout.
+    apps.makeini("[pytest]\nasgi_app = apps:app\nasgi_shutdown_timeout = 3\n")
     apps.makepyfile(
         dedent(
             """
@@ -193,14 +194,14 @@ def test_pytest_timeout_does_not_charge_the_session_server_to_the_last_test(apps
             """
         )
     )
-    result = run(apps, "-p", "timeout", "--timeout=4", "--timeout-method=signal", "-W", "always")
+    result = run(apps, "-p", "timeout", "--timeout=2", "--timeout-method=signal", "-W", "always")
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines_random(
         [
-            "*Failed: Timeout (>4.0s) from pytest-timeout*",
+            "*Failed: Timeout (>2.0s) from pytest-timeout*",
             "FAILED *::test_hangs*",
             "*LiveServerWarning: stopping the server for 'apps:app' from ini option asgi_app cut off what was "
-            "still running after shutdown_timeout=6 s: GET /slow (no response yet*",
+            "still running after shutdown_timeout=3 s: GET /slow (no response yet*",
         ]
     )
     result.stdout.no_fnmatch_line("*ERROR*test_last_one_passes*")

@@ -24,6 +24,23 @@ SAMPLE_FOLDERS = sorted(folder for folder in SAMPLES.iterdir() if (folder / "pyt
 HARNESS = Path(__file__).with_name("docs_samples_harness.py")
 # Samples written for a project that has pytest-django or pytest-flask installed and on.
 PLUGINS = {"django": ("-p", "django"), "migrating-django": ("-p", "django"), "migrating-flask": ("-p", "flask")}
+# A sample's run happens in this process (tests/conftest.py), but for these: what they set
+# up stays with the process (Django's settings, Playwright's browser and its plugin's
+# globals, litestar's logging queue thread, a logging configuration, xdist workers,
+# coverage's tracer).
+IN_A_SUBPROCESS = {
+    "coverage",
+    "django",
+    "https-playwright",
+    "litestar",
+    "migrating-django",
+    "migrating-flask",
+    "playwright",
+    "screenshots",
+    "sse",
+    "troubleshooting-logs",
+    "xdist",
+}
 
 
 def copy_sample(name: str, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -33,13 +50,14 @@ def copy_sample(name: str, pytester: pytest.Pytester, monkeypatch: pytest.Monkey
     harness = pytester.path / "_harness"
     harness.mkdir(exist_ok=True)
     shutil.copy(HARNESS, harness)
-    monkeypatch.setenv("PYTHONPATH", str(harness))
+    monkeypatch.setenv("PYTHONPATH", str(harness))  # for a run in a subprocess
+    monkeypatch.syspath_prepend(harness)  # for a run in this process
     pytester.chdir()
     return copy
 
 
 def run_sample(copy: Path, pytester: pytest.Pytester, config: str = "pytest.ini") -> pytest.RunResult:
-    return pytester.runpytest_subprocess(
+    return pytester.runpytest(
         "-c",
         str(copy / config),
         "--rootdir",
@@ -61,7 +79,13 @@ def assert_passed(result: pytest.RunResult) -> None:
     assert outcomes.get("passed", 0) > 0, result.stdout.str()
 
 
-@pytest.mark.parametrize("folder", SAMPLE_FOLDERS, ids=[folder.name for folder in SAMPLE_FOLDERS])
+@pytest.mark.parametrize(
+    "folder",
+    [
+        pytest.param(folder, id=folder.name, marks=[pytest.mark.subprocess] if folder.name in IN_A_SUBPROCESS else [])
+        for folder in SAMPLE_FOLDERS
+    ],
+)
 def test_docs_sample_suite_passes(folder: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     copy = copy_sample(folder.name, pytester, monkeypatch)
     assert_passed(run_sample(copy, pytester))

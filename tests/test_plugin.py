@@ -383,6 +383,7 @@ def test_the_example_suite_passes(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=9)
 
 
+@pytest.mark.slow  # ~15 s: the example suite, browser tests included, through the script
 def test_the_readme_demo_command_passes_after_the_test_command() -> None:
     """The README's two commands share .venv: after scripts/test.sh installed pytest-django
     and pytest-flask (each owns `live_server`), scripts/demo.sh must still pass."""
