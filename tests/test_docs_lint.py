@@ -147,6 +147,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return site
 
 
+def test_the_docs_build_strictly(site: Path) -> None:
+    assert (site / "index.html").exists()
+
+
 def test_the_built_site_loads_nothing_from_other_servers(site: Path) -> None:
     outside = re.compile(r"""<(?:link|script|img)\b[^>]*?\b(?:href|src)=["']?(?:https?:)?//""")
     loading = {
@@ -160,6 +164,7 @@ def test_the_built_site_loads_nothing_from_other_servers(site: Path) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # ~12 s: every page of the site, in Chromium
 def test_code_blocks_show_whole_lines_in_a_1280_pixel_window(site: Path) -> None:
     """What a reader sees: no code block of any page needs scrolling sideways, and no page
     asks another server for anything (the site renders the same offline)."""
