@@ -4,17 +4,16 @@
     .venv/bin/python benchmarks/run.py --quick   # a smoke run (rough figures)
 
 Everything runs in this one process, interleaved, so each figure has a baseline measured
-in the same run, on the same machine state: the plugin's import against pytest's own,
+in the same run, on the same machine state: the plugin's import against pytest's own;
 `LiveServer` against the naive pattern (a thread running `uvicorn.Server.run`, polling
-`server.started`, then `should_exit = True` and `join()`) and against uvicorn started as
-a subprocess, and against bare uvicorn (bare_server.py: uvicorn's own floor), a generated
-200-test suite run without a server, with `live_server` and with a plain fixture around bare
-uvicorn, `stop()` with an
-idle keep-alive connection against `stop()` without one (plain and TLS), and memory after
-1,000 servers against after 10 (asyncio and uvloop, plain and through pytest). Prints a
-table of median / p10 / p90, then each target: the figure, its baseline, and the ratio,
-judged PASS or MISS. Absolute milliseconds depend on how busy the machine is; the ratios
-much less, so the verdict is on the ratio (memory is judged in MiB).
+`server.started`, then `should_exit = True` and `join()`), against uvicorn started as a
+subprocess, and against bare uvicorn (bare_server.py: uvicorn's own floor); a generated
+200-test suite run without a server, with `live_server`, and with a plain fixture around
+bare uvicorn; `stop()` with an idle keep-alive connection against `stop()` without one
+(plain and TLS); and memory after 1,000 servers against after 10 (asyncio and uvloop,
+plain and through pytest). Prints a table of median / p10 / p90, then each target: the
+figure, its baseline, and the ratio, judged PASS or MISS. Absolute milliseconds depend
+on how busy the machine is: read each beside its baseline.
 """
 
 from __future__ import annotations
