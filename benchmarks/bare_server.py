@@ -21,6 +21,15 @@ def bound_socket() -> socket.socket:
     return sock
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop uvicorn's loop="auto" (LiveServer's default) runs on: uvloop when installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class BareServer:
     """uvicorn's own floor: the thread, the event loop and uvicorn's startup and shutdown,
     event-driven like LiveServer, with none of its checks, recording, log capture or
@@ -37,7 +46,7 @@ class BareServer:
         self.stop_requested: asyncio.Event | None = None
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         try:
             loop.run_until_complete(self._serve())
         finally:

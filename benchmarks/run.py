@@ -893,11 +893,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
         )
     if "suite" in results:
         # CPU time: the fixture's work is CPU-bound, and CPU time grows least on a busy
-        # machine. The baseline is the least a fresh uvicorn per test costs through pytest.
+        # machine. The baseline is the least a fresh uvicorn per test costs through pytest:
+        # bare uvicorn in a plain fixture.
         mine = results["suite"]["live_server cpu"].median
         found.append(
             ratio_target(
-                "live_server overhead <= 1.5 ms/test (CPU; baseline: bare fixture)",
+                "live_server overhead <= 1.5 ms/test (CPU)",
                 mine,
                 results["suite"]["a plain fixture around bare uvicorn cpu"].median,
                 lambda _: mine <= OVERHEAD_TARGET,

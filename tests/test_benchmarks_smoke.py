@@ -53,7 +53,7 @@ TARGETS = [
     "no uvicorn/httpx/... loaded after session (no fixture)",
     "cycle <= 2 ms (raw socket; baseline: bare uvicorn)",
     "cycle >= 100x faster than naive (raw socket, both)",
-    "live_server overhead <= 1.5 ms/test (CPU; baseline: bare fixture)",
+    "live_server overhead <= 1.5 ms/test (CPU)",
     "stop() with an idle keep-alive conn., plain (<= 2x)",
     "stop() with an idle keep-alive conn., TLS (<= 2x)",
     "RSS growth, LiveServer cycles, asyncio <= 5 MiB",
