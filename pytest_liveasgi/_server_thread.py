@@ -259,11 +259,17 @@ class ServerThread:
             self._ended_future.set_result(None)
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if context.get("exception") is not None and context.get("exception") is self._crash_exception:
-            # The task whose exception ended the loop, logged by its finalizer whenever the
-            # garbage collector gets to it, in any thread: inside another thread's or a
-            # nested ast.parse, rendering its traceback ends that parse in "SystemError: AST
+        exception = context.get("exception")
+        if exception is not None and (
+            exception is self._crash_exception or isinstance(exception, (SystemExit, KeyboardInterrupt))
+        ):
+            # The task whose exception ended the loop (a task's SystemExit or
+            # KeyboardInterrupt always does), logged by its finalizer whenever the garbage
+            # collector gets to it, in any thread: inside another thread's or a nested
+            # ast.parse, rendering its traceback ends that parse in "SystemError: AST
             # constructor recursion depth mismatch" on CPython 3.11. stop() reports it.
+            # Under uvloop the task is collected while the exception is still on its way
+            # out of the loop, before `_crash_exception` is set.
             return
         loop.default_exception_handler(context)
 
