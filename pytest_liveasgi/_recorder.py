@@ -177,9 +177,12 @@ class _Call:
             waiter.set_result(None)
 
     def describe(self, now: float) -> str:
-        state = "response streaming" if self.streaming else "no response yet"
         if self.websocket:
-            state = "open"
+            state = "closed" if self.complete else "open"
+        elif self.complete:
+            state = "response sent"  # e.g. a background task that runs after the response
+        else:
+            state = "response streaming" if self.streaming else "no response yet"
         return f"{self.request} ({state}, running {now - self.started:.1f} s)"
 
     def outcome(self) -> str:

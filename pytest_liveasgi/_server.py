@@ -413,7 +413,11 @@ class LiveServer:
         return self._exchange_log.snapshot(label)
 
     def running_requests(self) -> list[str]:
-        """The requests and WebSocket sessions the app is serving right now."""
+        """The requests and WebSocket sessions the app is serving right now, one line each
+        (``"GET /slow (no response yet, running 1.2 s)"``).
+
+        A request stays listed until the app's call returns, which can be just after its
+        client has the whole response: to wait for a request, look for its path."""
         return self._recorder.running_calls() if self._recorder else []
 
     def label_requests(self, label: str | None, *, report_exceptions: bool | None = None) -> None:

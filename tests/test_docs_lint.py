@@ -198,3 +198,14 @@ def test_readme_links_work_on_pypi() -> None:
     targets = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
     assert targets
     assert [target for target in targets if not target.startswith("https://")] == []
+
+
+def test_the_api_page_lists_every_public_member_of_liveserver() -> None:
+    from pytest_liveasgi import LiveServer
+
+    page = (DOCS / "api.md").read_text()
+    block = page.split("::: pytest_liveasgi.LiveServer", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"^\s+- (\w+)$", block, re.M))
+    public = {name for name in vars(LiveServer) if not name.startswith("_")}
+    assert public - listed == set(), "public LiveServer members missing from docs/api.md"
+    assert listed - public == set(), "docs/api.md lists members LiveServer does not have"

@@ -331,3 +331,45 @@ def test_exchanges_can_be_read_for_one_label() -> None:
         ]
         assert [exchange.label for exchange in server.exchanges()] == ["first", None, "second", "first"]
         assert server.exchanges(label="third") == []
+
+
+def test_a_request_whose_response_was_sent_is_listed_as_such_while_the_app_runs_on() -> None:
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    release = threading.Event()
+
+    async def answer_then_work(request: object) -> PlainTextResponse:
+        return PlainTextResponse("queued", background=BackgroundTask(asyncio.to_thread, release.wait, 10))
+
+    with LiveServer(Starlette(routes=[Route("/queue", answer_then_work)]), lifespan="off") as server:
+        assert httpx.get(server.url + "/queue").text == "queued"
+        assert [call.split(", running")[0] for call in server.running_requests()] == ["GET /queue (response sent"]
+        release.set()
+
+
+def test_a_websocket_session_the_client_closed_is_listed_as_closed_while_the_app_runs_on() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+    from websockets.sync.client import connect
+
+    release = threading.Event()
+
+    async def wait_for_the_close_then_work(websocket: WebSocket) -> None:
+        await websocket.accept()
+        with pytest.raises(WebSocketDisconnect):
+            await websocket.receive_text()
+        await asyncio.to_thread(release.wait, 10)
+
+    with LiveServer(Starlette(routes=[WebSocketRoute("/ws", wait_for_the_close_then_work)]), lifespan="off") as server:
+        with connect(server.ws_url + "/ws"):
+            pass
+        deadline = time.monotonic() + 5
+        while not any("(closed" in call for call in server.running_requests()):
+            assert time.monotonic() < deadline, server.running_requests()
+            time.sleep(0.005)
+        assert [call.split(", running")[0] for call in server.running_requests()] == ["WebSocket /ws (closed"]
+        release.set()
