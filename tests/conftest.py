@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -209,6 +210,18 @@ def _lean_pytester_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     # line each; inner runs must print the same thing wherever this suite runs.
     for name in CI_MARKERS:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt here and in the subprocesses this test starts, as in a
+    terminal. A shell script that starts the suite in the background (``pytest &``) has the
+    process ignore SIGINT, and its subprocesses inherit that."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -140,6 +140,7 @@ def test_description_names_the_app_in_messages() -> None:
         server.start()
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_interrupt_during_start_releases_everything() -> None:
     """r05: Ctrl-C while start() waits for a slow lifespan startup left the server serving
     in state "starting", and stop() did nothing."""
@@ -158,6 +159,7 @@ def test_interrupt_during_start_releases_everything() -> None:
     server.stop()  # nothing left to do
 
 
+@pytest.mark.usefixtures("ctrl_c")
 def test_interrupt_during_stop_then_stop_again_finishes(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """r05b: Ctrl-C while stop() waits for an open stream left state "stopping", the TLS
     folder and the log handler behind, and a second stop() did nothing."""

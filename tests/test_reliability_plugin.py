@@ -194,6 +194,7 @@ def test_servers_are_stopped_after_failing_tests_and_fixtures(rapps: pytest.Pyte
     assert log[-1] == "shutdown session_app"
 
 
+@pytest.mark.usefixtures("ctrl_c")
 @pytest.mark.parametrize("waiting_in", ["sleep", "request"])
 def test_ctrl_c_during_a_test_stops_every_server_promptly(rapps: pytest.Pytester, waiting_in: str) -> None:
     rapps.makeini("[pytest]\nasgi_app = rapps:session_app\nasgi_shutdown_timeout = 1\n")
