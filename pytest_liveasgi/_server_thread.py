@@ -20,6 +20,7 @@ import uvicorn
 
 from ._logcapture import ThreadLogCollector, ThreadLogFilter
 from ._recorder import CapturedTraceback, Recorder
+from ._thread_pool import ServerThreadPool
 from ._tls import GeneratedCertificate
 from ._uvicorn_compat import (
     ConnectionTracker,
@@ -232,9 +233,11 @@ class ServerThread:
         if self.access_filter is not None:
             self.access_filter.attach(threading.get_ident())
         loop: asyncio.AbstractEventLoop | None = None
+        pool = ServerThreadPool()
         try:
             loop = self.new_loop()
             loop.set_exception_handler(self._on_loop_exception)
+            loop.set_default_executor(pool)
             loop.run_until_complete(self._serve())
         except BaseException as exc:  # the thread must always report back
             cause = f"{type(exc).__name__}: {exc}"
@@ -245,7 +248,16 @@ class ServerThread:
                 self.crash = cause
         finally:
             if loop is not None:
-                close_loop(loop, CLOSE_BUDGET)
+                close_loop(loop, CLOSE_BUDGET, pool)
+            pool.close()
+            left = pool.calls_left()
+            if left:
+                # Python cannot stop a thread: the pool's threads end when their calls return.
+                calls = "1 call" if left == 1 else f"{left} calls"
+                self.cut_off.append(
+                    f"{calls} in the event loop's thread pool (asyncio.to_thread, run_in_executor), "
+                    "left running: a thread ends when its call returns"
+                )
             if self.socket is not None:
                 self.socket.close()
             # A closed loop (and what hangs on it) must not outlive the run.

@@ -38,6 +38,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from ._thread_pool import ServerThreadPool
+
 T = TypeVar("T")
 
 UVICORN_VERSION = uvicorn.__version__
@@ -116,10 +118,11 @@ def _raise_import_error(import_string: str) -> None:
         raise LoopOptionError(f"{type(exc).__name__}: {exc}") from None
 
 
-def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
-    """Cancel what is left on the loop, then close it, in at most about `budget` seconds."""
+def close_loop(loop: asyncio.AbstractEventLoop, budget: float, pool: ServerThreadPool) -> None:
+    """Cancel what is left on the loop, then close it, in at most about `budget` seconds.
+    `pool` is the loop's default executor: its calls get what is left of the budget."""
     try:
-        loop.run_until_complete(_wind_down(loop, budget))
+        loop.run_until_complete(_wind_down(loop, budget, pool))
     except Exception:  # closing must never hide the real outcome
         logging.getLogger(__name__).debug("error while closing the server loop", exc_info=True)
     finally:
@@ -127,19 +130,20 @@ def close_loop(loop: asyncio.AbstractEventLoop, budget: float) -> None:
         forget_loop(loop)
 
 
-async def _wind_down(loop: asyncio.AbstractEventLoop, budget: float) -> None:
+async def _wind_down(loop: asyncio.AbstractEventLoop, budget: float, pool: ServerThreadPool) -> None:
     # One pass on the loop, and no closing step that has nothing to close: a server per
     # test pays for each.
     deadline = loop.time() + budget
     await _cancel_leftovers(budget / 2)
     # Neither may hold the thread beyond the budget: an async generator stuck in its
-    # `finally`, a WSGI request stuck in the default thread pool. asyncio's loop keeps
-    # both as attributes; another loop (uvloop) always gets both steps.
+    # `finally`, a call stuck in the default thread pool (loop.close() leaves the pool's
+    # threads to end on their own). asyncio's loop keeps its async generators as an
+    # attribute; another loop (uvloop) always gets that step.
     closing = []
     if getattr(loop, "_asyncgens", True):
         closing.append(loop.create_task(loop.shutdown_asyncgens()))
-    if getattr(loop, "_default_executor", True) is not None:
-        closing.append(loop.create_task(loop.shutdown_default_executor()))
+    if pool.calls_left():
+        closing.append(loop.create_task(pool.drain(max(deadline - loop.time(), 0.01))))
     if closing:
         await asyncio.wait(closing, timeout=max(deadline - loop.time(), 0.01))
     # What the closing steps let run may have started tasks (a settle() asked from another

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 import warnings
+from typing import Any
 
 import httpx
 import pytest
@@ -373,3 +374,41 @@ def test_a_websocket_session_the_client_closed_is_listed_as_closed_while_the_app
             time.sleep(0.005)
         assert [call.split(", running")[0] for call in server.running_requests()] == ["WebSocket /ws (closed"]
         release.set()
+
+
+def test_a_blocked_call_in_the_loops_thread_pool_does_not_hold_the_server_thread() -> None:
+    release = threading.Event()
+
+    async def wait_in_a_thread(scope: dict[str, object], receive: object, send: object) -> None:
+        await asyncio.to_thread(release.wait, 30)
+
+    server = LiveServer(wait_in_a_thread, lifespan="off", shutdown_timeout=0.3).start()
+    client = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        client.sendall(b"GET /blocked HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while not server.running_requests():
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        with pytest.warns(LiveServerWarning) as warned:
+            server.stop()  # asyncio's shutdown_default_executor() would wait for the call
+        assert liveasgi_threads() == []
+        message = str(warned[0].message)
+        assert "GET /blocked (no response yet" in message
+        assert "1 call in the event loop's thread pool (asyncio.to_thread, run_in_executor), left running" in message
+    finally:
+        release.set()
+        client.close()
+
+
+def test_the_threads_of_the_loops_thread_pool_end_with_the_server() -> None:
+    async def call_in_a_thread(scope: dict[str, object], receive: object, send: Any) -> None:
+        await asyncio.to_thread(time.sleep, 0)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    pool_threads_before = [thread for thread in threading.enumerate() if thread.name.startswith("asyncio_")]
+    with LiveServer(call_in_a_thread, lifespan="off") as server:
+        assert httpx.get(server.url).status_code == 204
+    pool_threads = [thread for thread in threading.enumerate() if thread.name.startswith("asyncio_")]
+    assert pool_threads == pool_threads_before
